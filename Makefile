@@ -1,0 +1,63 @@
+# guardflow: every target goes through uv. If uv is missing, it is installed with pip into .tools/.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export UV
+export UV_PYTHON_DOWNLOADS := never
+
+AIRFLOW := UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) run --locked --package airflow-provider-guardflow --group dev
+PREFECT := UV_PROJECT_ENVIRONMENT=.venv-prefect $(UV) run --locked --package prefect-guardflow --group dev
+CORE := UV_PROJECT_ENVIRONMENT=.venv-core $(UV) run --locked --package guardflow --all-extras --group dev
+DOCS := UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) run --locked --package airflow-provider-guardflow --group dev --group docs
+PYTEST_ARGS ?=
+
+.PHONY: help uv envs demo test test-core test-airflow test-prefect test-e2e lint typecheck bench docs clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+uv: ## install uv with pip if it is not on PATH
+	@command -v uv >/dev/null 2>&1 || [ -x .tools/bin/uv ] || \
+	  (python3 -m venv .tools && .tools/bin/pip install --quiet uv)
+
+envs: uv ## build .venv-airflow, .venv-prefect and .venv-core from uv.lock
+	UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) sync --locked --package airflow-provider-guardflow --group dev
+	UV_PROJECT_ENVIRONMENT=.venv-prefect $(UV) sync --locked --package prefect-guardflow --group dev
+	UV_PROJECT_ENVIRONMENT=.venv-core $(UV) sync --locked --package guardflow --all-extras --group dev
+
+demo: envs ## start the local model server and run the reference workflow on Airflow and Prefect
+	$(AIRFLOW) python example_dags/run_demo.py --prefect-python .venv-prefect/bin/python
+
+test: envs lint typecheck test-core test-airflow test-prefect test-e2e ## everything CI runs
+
+test-core: uv ## core tests, in both orchestrator environments
+	$(AIRFLOW) pytest tests/core $(PYTEST_ARGS)
+	$(PREFECT) pytest tests/core $(PYTEST_ARGS)
+
+test-airflow: uv ## Airflow provider tests (real Airflow, dag.test())
+	$(AIRFLOW) pytest tests/airflow $(PYTEST_ARGS)
+
+test-prefect: uv ## Prefect integration tests (real ephemeral Prefect server)
+	$(PREFECT) pytest tests/prefect $(PYTEST_ARGS)
+
+test-e2e: uv ## built wheels in clean environments, kill/restart of the model server
+	$(AIRFLOW) pytest tests/e2e $(PYTEST_ARGS)
+
+lint: uv ## ruff lint and format check
+	$(CORE) ruff check .
+	$(CORE) ruff format --check .
+
+typecheck: uv ## mypy: strict on the core, standard on the adapters
+	$(CORE) mypy --strict shared/src
+	$(AIRFLOW) mypy airflow_provider/src
+	$(PREFECT) mypy prefect_blocks/src
+
+bench: uv ## run the benchmarks and append their numbers to benchmarks/RESULTS.md
+	$(AIRFLOW) python benchmarks/inference.py
+
+docs: uv ## build the documentation site into site/
+	$(DOCS) mkdocs build --strict
+
+clean: ## remove environments and build outputs
+	rm -rf .venv-airflow .venv-prefect .venv-core .tools dist site .demo
