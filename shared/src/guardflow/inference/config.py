@@ -115,6 +115,11 @@ class EndpointConfig(BaseModel):
         prompt_column: OpenAI protocols: the column holding the prompt or text.
         system_prompt: OpenAI chat: an optional system message.
         openai_params: OpenAI chat: extra body fields (temperature, max_tokens...).
+        ready_path: Path of the readiness probe, overriding the protocol's default (``/ping``,
+            ``/v2/models/{m}/ready``, ``/readyz``, ``/v1/models``; ``/`` for plain JSON).
+        v2_input_name: v2: send the batch as one ``[rows, columns]`` tensor of this name instead
+            of one tensor per column.
+        v2_output_name: v2: the output tensor holding the predictions (default: the first).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -133,6 +138,9 @@ class EndpointConfig(BaseModel):
     prompt_column: str | None = None
     system_prompt: str | None = None
     openai_params: dict[str, Any] = Field(default_factory=dict)
+    ready_path: str | None = None
+    v2_input_name: str | None = None
+    v2_output_name: str | None = None
 
     @field_validator("url")
     @classmethod

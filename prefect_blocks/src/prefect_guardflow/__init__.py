@@ -1,0 +1,16 @@
+"""Prefect 3 tasks and blocks for guardflow: guardrailed inference, PII, drift, gates and Vault.
+
+Importing the package registers its blocks with Prefect (the ``prefect.collections`` entry point
+imports it), so it stays light: no pandas, pyarrow or model-server client at import time.
+
+Examples:
+    ```python
+    from prefect_guardflow import InferenceEndpoint, run_inference
+    ```
+"""
+
+from __future__ import annotations
+
+from prefect_guardflow.inference import InferenceEndpoint, arun_inference, run_inference
+
+__all__ = ["InferenceEndpoint", "arun_inference", "run_inference"]

@@ -1,0 +1,74 @@
+"""The ``guardflow`` command line.
+
+Subcommands live in their own modules and register themselves on the parser:
+
+- ``guardflow infer INPUT OUTPUT --endpoint URL --protocol ...``: score a file on a model server.
+- ``guardflow version``: print the installed version.
+
+Exit codes: 0 success, 1 the step failed (e.g. too many rows failed), 2 bad usage or
+configuration, 3 the model server is not ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from guardflow import __version__
+from guardflow.cli import infer
+from guardflow.errors import (
+    ConfigurationError,
+    EndpointNotReadyError,
+    GuardflowError,
+)
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``guardflow`` command."""
+    parser = argparse.ArgumentParser(
+        prog="guardflow",
+        description="Guardrailed AI steps for data pipelines (Airflow and Prefect).",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    version = sub.add_parser("version", help="print the installed guardflow version")
+    version.set_defaults(handler=lambda _args: print(__version__) or 0)
+    infer.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code.
+
+    Args:
+        argv: Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        The process exit code (see the module docstring).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.handler(args)
+    except EndpointNotReadyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except GuardflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

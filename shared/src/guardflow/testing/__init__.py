@@ -1,0 +1,94 @@
+"""The guardflow pytest plugin: real model servers and fault injection for your tests.
+
+Installed with guardflow and loaded through the ``pytest11`` entry point, so these fixtures are
+available in any test without an import:
+
+| fixture | scope | gives |
+|---|---|---|
+| ``mlflow_model_server`` | session | :class:`~guardflow.testing.model_servers.MLflowModelServer`: MLflow's scoring server on a tiny sklearn model |
+| ``mlserver_model_server`` | session | :class:`~guardflow.testing.model_servers.MLServerModelServer`: MLServer (Open Inference Protocol v2), run from its own cached environment |
+| ``fault_server`` | function | :class:`~guardflow.testing.fault_server.FaultServer`: a local server with scripted faults |
+| ``guardflow_audit_sink`` | function | a :class:`~guardflow.audit.MemoryAuditSink` to pass as ``audit_sink=`` |
+
+This module is imported by every pytest session of everyone who installs guardflow, so it imports
+nothing heavy: each fixture imports what it needs when it is first used.
+
+Examples:
+    >>> def test_scores(mlflow_model_server):  # doctest: +SKIP
+    ...     config = InferenceConfig(endpoint=mlflow_model_server.endpoint())
+    ...     summary = run_inference(sample_rows(10), "out.parquet", config)
+    ...     assert summary.succeeded == 10
+"""  # noqa: E501
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+# Stdlib-only module (about 20 ms to import): cheap enough to load with the plugin.
+from guardflow.testing.fault_server import fault_server
+
+if TYPE_CHECKING:
+    from guardflow.audit import MemoryAuditSink
+    from guardflow.testing.model_servers import MLflowModelServer, MLServerModelServer
+
+__all__ = [
+    "fault_server",
+    "guardflow_audit_sink",
+    "mlflow_model_server",
+    "mlserver_model_server",
+]
+
+
+@pytest.fixture(scope="session")
+def mlflow_model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLflowModelServer]:
+    """MLflow's scoring server serving a tiny linear model, started once per session.
+
+    Predictions follow :func:`~guardflow.testing.model_servers.expected_prediction`. A test that
+    stops or kills the server must start it again before it ends (``restart()`` or ``start()``):
+    other tests share it.
+
+    Yields:
+        The running server: ``.url``, ``.endpoint()``, ``.start()``, ``.stop()``, ``.kill()``,
+        ``.restart()``, ``.log_path``.
+    """
+    from guardflow.testing.model_servers import MLflowModelServer
+
+    server = MLflowModelServer(tmp_path_factory.mktemp("mlflow-model-server"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlserver_model_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MLServerModelServer]:
+    """MLServer serving a tiny linear model as ``tiny-model`` (v2), started once per session.
+
+    The first session on a machine builds MLServer's own environment into
+    ``$GUARDFLOW_CACHE_DIR`` (default ``~/.cache/guardflow``); later sessions reuse it.
+
+    Yields:
+        The running server, with the same handle as ``mlflow_model_server``.
+    """
+    from guardflow.testing.model_servers import MLServerModelServer
+
+    server = MLServerModelServer(tmp_path_factory.mktemp("mlserver-model-server"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def guardflow_audit_sink() -> MemoryAuditSink:
+    """An in-memory audit sink: pass it as ``audit_sink=`` and read ``.events``."""
+    from guardflow.audit import MemoryAuditSink
+
+    return MemoryAuditSink()
