@@ -104,7 +104,8 @@ def main() -> int:
     for path in sorted(demo.rglob("*")):
         skipped = {"model-server", "home"}
         wanted = {".parquet", ".jsonl", ".csv"}
-        if path.is_file() and path.suffix in wanted and not skipped & set(path.relative_to(demo).parts):
+        parts = set(path.relative_to(demo).parts)
+        if path.is_file() and path.suffix in wanted and not skipped & parts:
             print(f"    {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     print(f"    audit trail: {demo / 'audit.jsonl'}")
     return 0

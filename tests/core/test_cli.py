@@ -149,3 +149,15 @@ def test_version_prints_package_version(capsys: pytest.CaptureFixture[str]) -> N
 
     assert main(["version"]) == 0
     assert capsys.readouterr().out.strip() == __version__
+
+
+def test_invalid_endpoint_is_reported_without_echoing_the_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write_csv(tmp_path / "in.csv", 1)
+    planted = "user:pw-planted-91c2@models.internal"
+    code = main(["infer", str(src), str(tmp_path / "o.jsonl"), "--endpoint", planted])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "endpoint.url" in err
+    assert "pw-planted-91c2" not in err

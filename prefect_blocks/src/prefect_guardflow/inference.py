@@ -211,7 +211,7 @@ class InferenceEndpoint(Block):
                 v2_output_name=self.v2_output_name,
             )
         except ValidationError as exc:
-            raise ConfigurationError(_describe(exc, "InferenceEndpoint block")) from None
+            raise ConfigurationError.from_validation(exc, what="InferenceEndpoint block") from None
 
     def to_config(
         self,
@@ -262,18 +262,7 @@ class InferenceEndpoint(Block):
                 probe=probe,
             )
         except ValidationError as exc:
-            raise ConfigurationError(_describe(exc, "inference step")) from None
-
-
-def _describe(exc: ValidationError, what: str) -> str:
-    # Pydantic's text echoes input values, and custom validators may quote them: both could be
-    # secret, so only field locations and built-in messages are shown.
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: "
-        + ("invalid value" if err["type"] == "value_error" else err["msg"])
-        for err in exc.errors()
-    )
-    return f"invalid {what} configuration ({problems}); fix these fields and run again"
+            raise ConfigurationError.from_validation(exc, what="inference step") from None
 
 
 def _progress_key(artifact_key: str | None) -> str | None:

@@ -64,6 +64,20 @@ class GuardflowError(Exception):
 class ConfigurationError(GuardflowError):
     """A policy, endpoint or argument is invalid; the fix is in the configuration."""
 
+    @classmethod
+    def from_validation(cls, exc: Any, *, what: str) -> ConfigurationError:
+        """Describe a pydantic ``ValidationError`` by field and rule, never echoing values.
+
+        Args:
+            exc: The ``pydantic.ValidationError``.
+            what: What was being validated, e.g. ``"inference config 'x.yaml'"``.
+        """
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        return cls(f"invalid {what}: {problems}")
+
 
 class MissingExtraError(ConfigurationError):
     """An optional dependency is missing.

@@ -87,7 +87,7 @@ def _config(args: argparse.Namespace) -> Any:
             }
         )
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid arguments: {exc}") from exc
+        raise ConfigurationError.from_validation(exc, what="arguments") from None
 
 
 def run(args: argparse.Namespace) -> int:

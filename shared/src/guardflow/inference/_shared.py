@@ -178,6 +178,16 @@ class Shared:
         problem = self.adapter.ready_problem(response.status_code, response.content)
         if problem is None:
             return
+        if response.status_code in (401, 403):
+            # A credential problem does not heal by waiting: fail now instead of retrying.
+            error = EndpointNotReadyError(
+                f"the model server at {safe_url(self.endpoint.url)} refused the readiness probe "
+                f"with HTTP {response.status_code}: {_STATUS_HINTS[response.status_code]}",
+                url=safe_url(url),
+                status_code=response.status_code,
+            )
+            error.retryable = False
+            raise error
         model = self.endpoint.model_name
         what = f"model {model!r}" if model else "the model"
         raise EndpointNotReadyError(

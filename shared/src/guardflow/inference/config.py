@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from guardflow.errors import ConfigurationError
 
@@ -146,7 +146,8 @@ class EndpointConfig(BaseModel):
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint url must start with http:// or https://, got {value!r}")
+            # The value is not echoed: a mistyped URL may carry credentials.
+            raise ValueError("endpoint url must start with http:// or https://")
         return value.rstrip("/")
 
 
@@ -187,5 +188,9 @@ class InferenceConfig(BaseModel):
             return cls.model_validate(data)
         except FileNotFoundError as exc:
             raise ConfigurationError(f"inference config file {str(path)!r} not found") from exc
-        except (yaml.YAMLError, ValueError) as exc:
+        except ValidationError as exc:
+            raise ConfigurationError.from_validation(
+                exc, what=f"inference config {str(path)!r}"
+            ) from None
+        except yaml.YAMLError as exc:
             raise ConfigurationError(f"invalid inference config {str(path)!r}: {exc}") from exc
