@@ -119,7 +119,31 @@ def test_the_checkpoint_folder_can_be_chosen(fault_server: FaultServer, tmp_path
         run_inference(
             ROWS, out, config(fault_server), identity=FIRST, checkpoint_dir=str(checkpoints)
         )
-    assert len(list(checkpoints.glob("batch-*.json"))) == 4
+    journal = (checkpoints / "journal.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["index"] for line in journal) == [1, 2, 3, 4]
+
+
+def test_a_checkpoint_line_torn_by_a_crash_is_ignored_and_its_batch_resent(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    out, checkpoints = tmp_path / "scores.jsonl", tmp_path / "ckpt"
+    fault_server.add_faults(Fault.bad_request())
+    with pytest.raises(InferenceFailedRowsError):
+        run_inference(
+            ROWS, out, config(fault_server), identity=FIRST, checkpoint_dir=str(checkpoints)
+        )
+    journal = checkpoints / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    before = len(fault_server.inference_requests)
+
+    summary = run_inference(
+        ROWS, out, config(fault_server), identity=RETRY, checkpoint_dir=str(checkpoints)
+    )
+
+    assert summary.batches_resumed == 3
+    assert len(fault_server.inference_requests) - before == 2
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == list(range(10))
 
 
 def test_a_changed_batch_size_does_not_reuse_the_checkpoints(

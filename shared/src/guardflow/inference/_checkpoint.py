@@ -1,9 +1,11 @@
 """Per-batch checkpoints: a retried step resumes without sending finished batches again.
 
-Each finished batch is one small JSON file (``batch-00000012.json``) written atomically into a
-folder named after the step key, so a checkpoint is either complete or absent. A checkpoint is
-used only if it matches the batch it claims to be (index, first row, row count, predictions).
-The folder is removed once the step succeeds.
+Checkpoints live in a folder named after the step key. Locally, each finished batch is one line
+appended (and flushed) to ``journal.jsonl``: one write per batch keeps the cost off the hot path,
+and a line torn by a crash is simply ignored. Under a remote URI, where appends are not
+available, each batch is one small JSON file (``batch-00000012.json``) written atomically. Either
+way a checkpoint is complete or absent, and it is used only if it matches the batch it claims to
+be (index, first row, row count, predictions). The folder is removed once the step succeeds.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from guardflow._optional import require
+from guardflow.errors import OutputWriteError
 from guardflow.tables import json_default, local_path, write_bytes
 
 __all__ = ["BatchCheckpoint", "CheckpointStore", "default_checkpoint_dir", "sibling_uri"]
@@ -24,6 +27,7 @@ __all__ = ["BatchCheckpoint", "CheckpointStore", "default_checkpoint_dir", "sibl
 logger = logging.getLogger("guardflow.inference")
 
 _NAME = re.compile(r"^batch-(\d{8})\.json$")
+_JOURNAL = "journal.jsonl"
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,11 @@ class CheckpointStore:
     def __init__(self, location: str) -> None:
         self.location = location.rstrip("/")
         self._local = local_path(self.location)
+        self._journal: IO[str] | None = None
 
     @property
     def is_local(self) -> bool:
-        """Whether saves are local file writes (cheap enough to do on the event loop)."""
+        """Whether saves are local appends (cheap enough to do on the event loop)."""
         return self._local is not None
 
     def _uri(self, index: int) -> str:
@@ -77,45 +82,54 @@ class CheckpointStore:
     def load(self, expected: dict[int, tuple[int, int]]) -> dict[int, BatchCheckpoint]:
         """Return the valid checkpoints among ``expected`` (``index -> (start, rows)``)."""
         found: dict[int, BatchCheckpoint] = {}
-        for name, read in self._entries():
-            match = _NAME.match(name)
-            index = int(match.group(1)) if match else -1
-            if index not in expected:
-                continue
+        for name, raw in self._records():
             try:
-                checkpoint = BatchCheckpoint(**json.loads(read()))
+                checkpoint = BatchCheckpoint(**json.loads(raw))
             except (OSError, ValueError, TypeError):
                 logger.warning("ignoring unreadable checkpoint %s; the batch is sent again", name)
                 continue
-            start, rows = expected[index]
-            valid = (checkpoint.index, checkpoint.start, checkpoint.rows) == (index, start, rows)
-            if valid and len(checkpoint.predictions) == rows:
-                found[index] = checkpoint
+            bounds = expected.get(checkpoint.index)
+            if bounds is None:
+                continue
+            start, rows = bounds
+            if (checkpoint.start, checkpoint.rows) == (start, rows) and len(
+                checkpoint.predictions
+            ) == rows:
+                found[checkpoint.index] = checkpoint
         return found
 
-    def _entries(self) -> list[tuple[str, Any]]:
-        if self._local is not None:
-            folder = Path(self._local)
-            if not folder.is_dir():
-                return []
-            return [(p.name, p.read_bytes) for p in folder.iterdir()]
-        fs, root = require("fsspec", "data").core.url_to_fs(self.location)
-        if not fs.isdir(root):
-            return []
-        paths = fs.ls(root, detail=False)
-        return [(str(p).rpartition("/")[2], lambda p=p: fs.cat_file(p)) for p in paths]
-
     def save(self, checkpoint: BatchCheckpoint) -> None:
-        """Write one checkpoint atomically.
+        """Record one finished batch (a flushed journal line locally, a file remotely).
 
         Raises:
             OutputWriteError: The checkpoint could not be written.
         """
         data = json.dumps(asdict(checkpoint), default=json_default, separators=(",", ":"))
-        write_bytes(data.encode(), self._uri(checkpoint.index))
+        if self._local is None:
+            write_bytes(data.encode(), self._uri(checkpoint.index))
+            return
+        try:
+            if self._journal is None:
+                Path(self._local).mkdir(parents=True, exist_ok=True)
+                self._journal = open(Path(self._local) / _JOURNAL, "a", encoding="utf-8")  # noqa: SIM115
+            self._journal.write(data + "\n")
+            self._journal.flush()
+        except OSError as exc:
+            raise OutputWriteError(
+                f"could not write a checkpoint under {self.location} ({type(exc).__name__}); "
+                "check that the folder is writable",
+                retryable=True,
+            ) from None
+
+    def close(self) -> None:
+        """Close the local journal, if open (saving again reopens it)."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def clear(self) -> None:
         """Remove every checkpoint of the step (and the parent folder, when left empty)."""
+        self.close()
         try:
             if self._local is not None:
                 folder = Path(self._local)
@@ -131,3 +145,29 @@ class CheckpointStore:
                 fs.rm(parent, recursive=True)
         except OSError:
             logger.warning("could not remove checkpoints at %s; delete them by hand", self.location)
+
+    def _records(self) -> list[tuple[str, Any]]:
+        """``(where, raw JSON)`` for every stored checkpoint."""
+        if self._local is not None:
+            journal = Path(self._local) / _JOURNAL
+            if not journal.is_file():
+                return []
+            lines = journal.read_text(encoding="utf-8").splitlines()
+            return [(f"{_JOURNAL}:{n + 1}", line) for n, line in enumerate(lines) if line]
+        out: list[tuple[str, Any]] = []
+        for name, read in self._entries():
+            if _NAME.match(name):
+                try:
+                    out.append((name, read()))
+                except OSError:
+                    logger.warning(
+                        "ignoring unreadable checkpoint %s; the batch is sent again", name
+                    )
+        return out
+
+    def _entries(self) -> list[tuple[str, Any]]:
+        fs, root = require("fsspec", "data").core.url_to_fs(self.location)
+        if not fs.isdir(root):
+            return []
+        paths = fs.ls(root, detail=False)
+        return [(str(p).rpartition("/")[2], lambda p=p: fs.cat_file(p)) for p in paths]

@@ -287,6 +287,10 @@ async def score(
                     latencies.append(answer.latency_ms)
                 tracker.advance(count, sent=True)
 
-            await _bounded(pending, one, batching.concurrency)
+            try:
+                await _bounded(pending, one, batching.concurrency)
+            finally:
+                if store is not None:
+                    store.close()
     final = [o for o in outcomes if o is not None]
     return Scored(final, len(done), tracker.sent, time.monotonic() - started, latencies)
