@@ -102,10 +102,10 @@ def _check(count: int, expected: int, what: str) -> None:
 def main() -> None:
     """Parse arguments, run every contender, print and record the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000, help="rows per timed run")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows per timed run")
     parser.add_argument("--batch-size", type=int, default=100, help="rows per request")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per contender")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per contender")
     parser.add_argument("--per-row-rows", type=int, default=300, help="rows for the per-row loop")
     parser.add_argument("--workers", type=int, default=2, help="MLflow server workers")
     parser.add_argument("--quick", action="store_true", help="small run for a smoke test")
