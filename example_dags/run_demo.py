@@ -73,7 +73,9 @@ def main() -> int:
     parser.add_argument("--skip-prefect", action="store_true")
     args = parser.parse_args()
     demo = Path(args.demo_dir).resolve()
-    demo.mkdir(parents=True, exist_ok=True)
+    for home in ("airflow/home", "prefect/home"):
+        # Prefect's SQLite database cannot be created in a folder that does not exist yet.
+        (demo / home).mkdir(parents=True, exist_ok=True)
 
     print("==> starting the local MLflow model server (10-20 s)", flush=True)
     server = MLflowModelServer(workdir=demo / "model-server")
