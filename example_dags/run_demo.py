@@ -48,7 +48,7 @@ def _airflow_env(demo: Path, url: str) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags" / "airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_GUARDFLOW_INFERENCE_DEFAULT": json.dumps(conn),
-        "GUARDFLOW_DEMO_DIR": str(demo / "airflow"),
+        "GUARDFLOW_DEMO_DIR": str(demo),
         "GUARDFLOW_AUDIT_PATH": str(demo / "audit.jsonl"),
     }
 
@@ -59,7 +59,7 @@ def _prefect_env(demo: Path, url: str) -> dict[str, str]:
         "PREFECT_HOME": str(demo / "prefect" / "home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "GUARDFLOW_ENDPOINT_URL": url,
-        "GUARDFLOW_DEMO_DIR": str(demo / "prefect"),
+        "GUARDFLOW_DEMO_DIR": str(demo),
         "GUARDFLOW_AUDIT_PATH": str(demo / "audit.jsonl"),
     }
 
@@ -104,7 +104,7 @@ def main() -> int:
 
     print("\n==> results")
     for path in sorted(demo.rglob("*")):
-        skipped = {"model-server", "home"}
+        skipped = {"model-server", "home", "audit.jsonl"}
         wanted = {".parquet", ".jsonl", ".csv"}
         parts = set(path.relative_to(demo).parts)
         if path.is_file() and path.suffix in wanted and not skipped & parts:
