@@ -23,47 +23,20 @@ The sample features (``f0``..``f3``) are what the demo model expects: the tiny m
 
 from __future__ import annotations
 
-import csv
-import os
-import random
 import re
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import dag, task
 
+from guardflow.samples import FEATURES, KEY_COLUMN, demo_dir, write_sample_csv
 from guardflow_airflow.operators.inference import InferenceOperator
-
-DEMO_DIR_ENV = "GUARDFLOW_DEMO_DIR"
-FEATURES = ("f0", "f1", "f2", "f3")
-KEY_COLUMN = "row_id"
-SAMPLE_ROWS = 250
-SAMPLE_SEED = 7
-
-
-def demo_dir() -> Path:
-    """Return the folder all demo runs write under (``$GUARDFLOW_DEMO_DIR`` or a temp folder)."""
-    return Path(os.environ.get(DEMO_DIR_ENV) or Path(tempfile.gettempdir()) / "guardflow-demo")
 
 
 def run_folder(run_id: str) -> Path:
     """Return this DAG run's folder; run ids carry ``:`` and ``+``, kept out of file names."""
     return demo_dir() / "airflow" / re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
-
-
-def write_sample(path: Path, rows: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> None:
-    """Write the deterministic sample dataset as CSV, atomically (temp file, then rename)."""
-    rng = random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([KEY_COLUMN, *FEATURES])
-        for i in range(rows):
-            writer.writerow([f"row-{i:05d}", *(round(rng.uniform(-10, 10), 6) for _ in FEATURES)])
-    tmp.replace(path)
 
 
 @task(multiple_outputs=True)
@@ -75,7 +48,7 @@ def ingest(run_id: str | None = None) -> dict[str, str]:
     """
     folder = run_folder(run_id or "manual")
     source = folder / "input.csv"
-    write_sample(source)
+    write_sample_csv(source)
     return {
         "input_uri": str(source),
         "output_uri": str(folder / "scores.parquet"),

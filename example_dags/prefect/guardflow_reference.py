@@ -24,10 +24,7 @@ expects (the tiny model served by ``make demo`` and by the ``mlflow_model_server
 
 from __future__ import annotations
 
-import csv
 import os
-import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,34 +32,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
+from guardflow.samples import FEATURES, KEY_COLUMN, demo_dir, write_sample_csv
 from prefect_guardflow.inference import InferenceEndpoint, run_inference
 
-DEMO_DIR_ENV = "GUARDFLOW_DEMO_DIR"
 ENDPOINT_URL_ENV = "GUARDFLOW_ENDPOINT_URL"
 ENDPOINT_BLOCK_ENV = "GUARDFLOW_ENDPOINT_BLOCK"
 DEFAULT_ENDPOINT_URL = "http://127.0.0.1:5001"
-FEATURES = ("f0", "f1", "f2", "f3")
-KEY_COLUMN = "row_id"
-SAMPLE_ROWS = 250
-SAMPLE_SEED = 7
-
-
-def demo_dir() -> Path:
-    """Return the folder all demo runs write under (``$GUARDFLOW_DEMO_DIR`` or a temp folder)."""
-    return Path(os.environ.get(DEMO_DIR_ENV) or Path(tempfile.gettempdir()) / "guardflow-demo")
-
-
-def write_sample(path: Path, rows: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> None:
-    """Write the deterministic sample dataset as CSV, atomically (temp file, then rename)."""
-    rng = random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([KEY_COLUMN, *FEATURES])
-        for i in range(rows):
-            writer.writerow([f"row-{i:05d}", *(round(rng.uniform(-10, 10), 6) for _ in FEATURES)])
-    tmp.replace(path)
 
 
 def endpoint(block_name: str | None = None) -> InferenceEndpoint:
@@ -83,7 +58,7 @@ def ingest(folder: str) -> dict[str, str]:
         ``input_uri``, ``output_uri`` and ``dead_letter_uri`` for this run.
     """
     source = Path(folder) / "input.csv"
-    write_sample(source)
+    write_sample_csv(source)
     return {
         "input_uri": str(source),
         "output_uri": str(Path(folder) / "scores.parquet"),

@@ -161,3 +161,29 @@ def test_invalid_endpoint_is_reported_without_echoing_the_value(
     assert code == 2
     assert "endpoint.url" in err
     assert "pw-planted-91c2" not in err
+
+
+def test_the_sample_dataset_is_deterministic_and_scores_through_the_cli(
+    fault_server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from guardflow.samples import FEATURES, KEY_COLUMN, write_sample_csv
+
+    first = write_sample_csv(tmp_path / "a.csv", rows=30)
+    second = write_sample_csv(tmp_path / "b.csv", rows=30)
+    assert first.read_bytes() == second.read_bytes()
+    code = main(
+        [
+            "infer",
+            str(first),
+            str(tmp_path / "o.jsonl"),
+            "--endpoint",
+            fault_server.url,
+            "--key-column",
+            KEY_COLUMN,
+            "--columns",
+            ",".join(FEATURES),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["succeeded"] == 30
