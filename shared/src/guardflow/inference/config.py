@@ -130,7 +130,8 @@ class EndpointConfig(BaseModel):
     model_version: str | None = None
     api_name: str = "predict"
     token: SecretStr | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    # Kept out of repr: a header may carry a credential despite the advice to use ``token``.
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     verify: bool | str = True
     json_request_key: str = "instances"
