@@ -478,7 +478,7 @@ def ensure_mlserver_env(
         env.pop("VIRTUAL_ENV", None)
         packages = [f"mlserver=={version}", f"mlserver-sklearn=={version}", "scikit-learn"]
         start = time.monotonic()
-        uv = shutil.which("uv")
+        uv = os.environ.get("UV") or shutil.which("uv")  # `make` exports the uv it uses
         what = f"building MLServer {version}'s environment in {venv}"
         if uv:
             _run([uv, "venv", "--python", sys.executable, str(venv)], log=log, env=env,
