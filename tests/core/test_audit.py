@@ -26,7 +26,7 @@ def test_a_step_leaves_one_event_with_what_it_recorded() -> None:
         {"output": "sha256:out"},
     )
     assert (event.model_name, event.model_version, event.counts) == ("m", "3", {"rows": 10})
-    assert event.durations_ms["total"] >= 0
+    assert set(event.durations_ms) == {"total"}
 
 
 def test_a_failing_step_records_the_error_type_but_not_its_message() -> None:

@@ -119,7 +119,8 @@ def test_the_checkpoint_folder_can_be_chosen(fault_server: FaultServer, tmp_path
         run_inference(
             ROWS, out, config(fault_server), identity=FIRST, checkpoint_dir=str(checkpoints)
         )
-    journal = (checkpoints / "journal.jsonl").read_text().splitlines()
+    (folder,) = checkpoints.iterdir()  # one folder per step key
+    journal = (folder / "journal.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["index"] for line in journal) == [1, 2, 3, 4]
 
 
@@ -132,7 +133,7 @@ def test_a_checkpoint_line_torn_by_a_crash_is_ignored_and_its_batch_resent(
         run_inference(
             ROWS, out, config(fault_server), identity=FIRST, checkpoint_dir=str(checkpoints)
         )
-    journal = checkpoints / "journal.jsonl"
+    (journal,) = checkpoints.glob("*/journal.jsonl")
     lines = journal.read_text().splitlines()
     journal.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
     before = len(fault_server.inference_requests)
@@ -175,3 +176,52 @@ def test_checkpoints_work_on_an_fsspec_uri(fault_server: FaultServer) -> None:
         "/guardflow-resume-test/scores.parquet"
     ]
     fs.rm("/guardflow-resume-test", recursive=True)
+
+
+def test_after_a_torn_line_the_next_checkpoint_still_counts_on_a_later_resume(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    out, checkpoints = tmp_path / "scores.jsonl", tmp_path / "ckpt"
+    fault_server.add_faults(Fault.bad_request(), Fault.bad_request())
+    with pytest.raises(InferenceFailedRowsError):  # batches 0 and 1 fail, 2-4 checkpointed
+        run_inference(
+            ROWS, out, config(fault_server), identity=FIRST, checkpoint_dir=str(checkpoints)
+        )
+    (journal,) = checkpoints.glob("*/journal.jsonl")
+    text = journal.read_text()
+    journal.write_text(text[: len(text) - 5])  # the crash cut batch 4's line short
+    fault_server.add_faults(Fault.ok(), Fault.bad_request())  # 0 now succeeds, 1 fails again
+    with pytest.raises(InferenceFailedRowsError):
+        run_inference(
+            ROWS, out, config(fault_server), identity=RETRY, checkpoint_dir=str(checkpoints)
+        )
+    before = len(fault_server.inference_requests)
+
+    summary = run_inference(
+        ROWS, out, config(fault_server), identity=RETRY, checkpoint_dir=str(checkpoints)
+    )
+
+    assert summary.batches_resumed == 4  # 0, 2, 3 and the re-sent 4: only batch 1 goes out
+    assert len(fault_server.inference_requests) - before == 1
+
+
+def test_a_shared_checkpoint_dir_never_resumes_a_different_input(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    checkpoints = tmp_path / "ckpt"
+    fault_server.add_faults(Fault.bad_request())
+    with pytest.raises(InferenceFailedRowsError):
+        run_inference(
+            ROWS, tmp_path / "a.jsonl", config(fault_server), identity=FIRST,
+            checkpoint_dir=str(checkpoints),
+        )  # fmt: skip
+    changed = [{"id": r["id"], "x": r["x"] + 100} for r in ROWS]  # same shape, other values
+
+    summary = run_inference(
+        changed, tmp_path / "b.jsonl", config(fault_server), identity=FIRST,
+        checkpoint_dir=str(checkpoints),
+    )  # fmt: skip
+
+    assert summary.batches_resumed == 0
+    lines = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert [r["prediction"] for r in lines] == [float(i) + 100 for i in range(10)]

@@ -110,8 +110,7 @@ class CheckpointStore:
             return
         try:
             if self._journal is None:
-                Path(self._local).mkdir(parents=True, exist_ok=True)
-                self._journal = open(Path(self._local) / _JOURNAL, "a", encoding="utf-8")  # noqa: SIM115
+                self._journal = self._open_journal(Path(self._local))
             self._journal.write(data + "\n")
             self._journal.flush()
         except OSError as exc:
@@ -120,6 +119,21 @@ class CheckpointStore:
                 "check that the folder is writable",
                 retryable=True,
             ) from None
+
+    @staticmethod
+    def _open_journal(folder: Path) -> IO[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / _JOURNAL
+        torn = False
+        if path.is_file() and path.stat().st_size:
+            with path.open("rb") as fh:
+                fh.seek(-1, 2)
+                torn = fh.read(1) != b"\n"
+        journal = path.open("a", encoding="utf-8")
+        if torn:
+            # A crash cut the last line short: end it, so the next line stands on its own.
+            journal.write("\n")
+        return journal
 
     def close(self) -> None:
         """Close the local journal, if open (saving again reopens it)."""

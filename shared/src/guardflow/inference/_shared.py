@@ -76,14 +76,17 @@ class Shared:
         self.verify = _tls(endpoint.verify)
 
     def url(self, path: str) -> str:
+        """Absolute URL of ``path`` on the endpoint."""
         return self.endpoint.url + path
 
     @staticmethod
     def encode(body: dict[str, Any]) -> bytes:
+        """Serialise a request body to compact JSON bytes."""
         return json.dumps(body, default=json_default, separators=(",", ":")).encode()
 
     @staticmethod
     def request_headers(key: str | None) -> dict[str, str]:
+        """Per-request headers: the Idempotency-Key when one is given."""
         headers = {"Content-Type": "application/json"}
         if key:
             headers["Idempotency-Key"] = key
@@ -92,6 +95,7 @@ class Shared:
     def requests(
         self, rows: Sequence[Row], key: str | None
     ) -> list[tuple[WireRequest, str | None]]:
+        """The wire requests for one batch (several for one-request-per-row protocols)."""
         if not rows:
             raise ConfigurationError("predict_batch needs at least one row")
         wires = self.adapter.build(rows, request_id=key)
@@ -100,6 +104,7 @@ class Shared:
         return [(wire, f"{key}.{i}") for i, wire in enumerate(wires)]
 
     def decode(self, response: httpx.Response, url: str) -> Any:
+        """Parse a JSON answer, or raise MalformedResponseError naming what was wrong."""
         try:
             return json.loads(response.content)
         except ValueError:
@@ -114,6 +119,7 @@ class Shared:
     def after_status(
         self, response: httpx.Response, url: str, state: RetryState
     ) -> tuple[InferenceError, float | None]:
+        """Map an error status onto a guardflow error and the retry decision."""
         status = response.status_code
         delay = state.delay_after_status(status, retry_after=response.headers.get("Retry-After"))
         hint = _STATUS_HINTS.get(status) or (
@@ -134,6 +140,7 @@ class Shared:
     def after_exception(
         self, exc: httpx.HTTPError, url: str, state: RetryState
     ) -> tuple[InferenceError, float | None]:
+        """Map a transport exception onto a guardflow error and the retry decision."""
         safe, attempts, kind = safe_url(url), state.attempts, type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
             message = (
@@ -153,6 +160,7 @@ class Shared:
         return error, state.delay_after_transport_error()
 
     def log_retry(self, url: str, error: InferenceError, state: RetryState, delay: float) -> None:
+        """Log one retry: status or error type, attempt and delay, never the payload."""
         reason = (
             f"HTTP {error.status_code}"
             if isinstance(error, InferenceHTTPError)
@@ -168,6 +176,7 @@ class Shared:
         )
 
     def probe_unreachable(self, url: str, exc: httpx.HTTPError) -> EndpointNotReadyError:
+        """The error for a readiness probe that could not reach the server."""
         return EndpointNotReadyError(
             f"the model server at {safe_url(self.endpoint.url)} is not reachable "
             f"({type(exc).__name__}); start it or check endpoint.url",
@@ -175,6 +184,7 @@ class Shared:
         )
 
     def probe_answer(self, url: str, response: httpx.Response) -> None:
+        """Check a readiness answer; raise EndpointNotReadyError when not ready."""
         problem = self.adapter.ready_problem(response.status_code, response.content)
         if problem is None:
             return

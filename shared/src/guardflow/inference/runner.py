@@ -219,7 +219,14 @@ async def arun_inference(
         table = await asyncio.to_thread(read_table, source)
         plan = Plan.build(table, config, identity or RunIdentity())
         _start_record(audit, plan, config)
-        store = CheckpointStore(checkpoint_dir or default_checkpoint_dir(output, plan.step_key))
+        # The step key is always part of the folder, so a chosen checkpoint_dir shared by runs or
+        # inputs never hands one run's predictions to another.
+        location = (
+            f"{checkpoint_dir.rstrip('/')}/{plan.step_key}"
+            if checkpoint_dir
+            else default_checkpoint_dir(output, plan.step_key)
+        )
+        store = CheckpointStore(location)
         scored = await score(plan, config, store=store, progress=progress, transport=transport)
         any_failed = await asyncio.to_thread(
             write_outputs, plan, scored, config.prediction_column, output, dead
