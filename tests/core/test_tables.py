@@ -176,3 +176,21 @@ def test_a_file_fingerprint_is_the_sha256_of_its_bytes(tmp_path: Path) -> None:
 def test_fingerprinting_a_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputDataError):
         fingerprint_uri(tmp_path / "missing.parquet")
+
+
+def test_uris_in_messages_lose_credentials_and_query_strings() -> None:
+    from guardflow.tables import safe_uri
+
+    assert safe_uri("s3://bucket/k/x.parquet?X-Amz-Signature=sig-9f") == "s3://bucket/k/x.parquet"
+    assert safe_uri("https://user:pw-7c@host:9000/x.jsonl") == "https://host:9000/x.jsonl"
+    assert safe_uri("/data/x.parquet") == "/data/x.parquet"
+
+
+def test_a_missing_remote_input_is_named_without_its_signature() -> None:
+    from guardflow.errors import InputDataError
+    from guardflow.tables import read_table
+
+    with pytest.raises(InputDataError) as exc:
+        read_table("memory://nowhere/x.parquet?X-Amz-Signature=sig-3e1d")
+    assert "memory://nowhere/x.parquet" in str(exc.value)
+    assert "sig-3e1d" not in str(exc.value)

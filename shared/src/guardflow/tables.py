@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from guardflow._optional import require
 from guardflow.errors import ConfigurationError, InputDataError, OutputWriteError
@@ -34,6 +35,7 @@ __all__ = [
     "json_default",
     "local_path",
     "read_table",
+    "safe_uri",
     "table_format",
     "write_bytes",
     "write_table",
@@ -83,6 +85,24 @@ def local_path(uri: str | os.PathLike[str]) -> str | None:
     if text.startswith("file://"):
         return text[len("file://") :]
     return None if _SCHEME.match(text) else text
+
+
+def safe_uri(uri: str | os.PathLike[str]) -> str:
+    """Return ``uri`` fit for messages, logs and summaries: no user info, no query string.
+
+    Presigned URLs and ``user:password@`` hosts carry credentials; local paths are unchanged.
+
+    Examples:
+        >>> safe_uri("s3://bucket/x.parquet?X-Amz-Signature=abc"), safe_uri("/tmp/x.parquet")
+        ('s3://bucket/x.parquet', '/tmp/x.parquet')
+    """
+    text = os.fspath(uri)
+    if not _SCHEME.match(text) or text.startswith("file://"):
+        return text
+    parts = urlsplit(text)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def json_default(value: Any) -> Any:
@@ -162,7 +182,7 @@ def _read_file(uri: str) -> Any:
     fmt = table_format(uri)
     path = local_path(uri)
     if path is not None and not Path(path).is_file():
-        raise InputDataError(f"input {uri!r} does not exist (or is not a file)")
+        raise InputDataError(f"input {safe_uri(uri)!r} does not exist (or is not a file)")
     try:
         if path is not None:
             return _parse(fmt, path)
@@ -170,10 +190,10 @@ def _read_file(uri: str) -> Any:
         with fsspec.open(uri, "rb") as fh:
             return _parse(fmt, fh)
     except FileNotFoundError:
-        raise InputDataError(f"input {uri!r} does not exist") from None
+        raise InputDataError(f"input {safe_uri(uri)!r} does not exist") from None
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
         raise InputDataError(
-            f"could not read {fmt} input {uri!r} ({type(exc).__name__}); "
+            f"could not read {fmt} input {safe_uri(uri)!r} ({type(exc).__name__}); "
             f"check that it is a valid, non-empty {fmt} file"
         ) from None
 
@@ -261,5 +281,5 @@ def _reraise(exc: BaseException, uri: str, what: str) -> NoReturn:
         "; nested values (lists, structs) need .parquet or .jsonl" if what.startswith("csv") else ""
     )
     raise OutputWriteError(
-        f"could not write the {what} to {uri!r} ({reason}); nothing was left there{hint}"
+        f"could not write the {what} to {safe_uri(uri)!r} ({reason}); nothing was left there{hint}"
     ) from (exc if isinstance(exc, OSError) else None)

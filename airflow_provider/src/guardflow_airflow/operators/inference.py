@@ -183,10 +183,12 @@ class InferenceOperator(BaseOperator):
             },
             **step,
         )
+        from guardflow.tables import safe_uri
+
         self.log.info(
             "Scoring %s on %s (%s protocol, batch size %d, concurrency %d), try %d",
-            self.input_uri,
-            config.endpoint.url,
+            safe_uri(self.input_uri),
+            safe_uri(config.endpoint.url),
             config.endpoint.protocol.value,
             config.batching.batch_size,
             config.batching.concurrency,

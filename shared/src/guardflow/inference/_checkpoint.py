@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from guardflow._optional import require
 from guardflow.errors import OutputWriteError
-from guardflow.tables import json_default, local_path, write_bytes
+from guardflow.tables import json_default, local_path, safe_uri, write_bytes
 
 __all__ = ["BatchCheckpoint", "CheckpointStore", "default_checkpoint_dir", "sibling_uri"]
 
@@ -115,8 +115,8 @@ class CheckpointStore:
             self._journal.flush()
         except OSError as exc:
             raise OutputWriteError(
-                f"could not write a checkpoint under {self.location} ({type(exc).__name__}); "
-                "check that the folder is writable",
+                f"could not write a checkpoint under {safe_uri(self.location)} "
+                f"({type(exc).__name__}); check that the folder is writable",
                 retryable=True,
             ) from None
 
@@ -158,7 +158,9 @@ class CheckpointStore:
             if parent and fs.isdir(parent) and not fs.ls(parent, detail=False):
                 fs.rm(parent, recursive=True)
         except OSError:
-            logger.warning("could not remove checkpoints at %s; delete them by hand", self.location)
+            logger.warning(
+                "could not remove checkpoints at %s; delete them by hand", safe_uri(self.location)
+            )
 
     def _records(self) -> list[tuple[str, Any]]:
         """``(where, raw JSON)`` for every stored checkpoint."""

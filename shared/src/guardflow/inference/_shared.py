@@ -28,7 +28,7 @@ from guardflow.errors import (
 from guardflow.inference.config import EndpointConfig, RetryPolicy
 from guardflow.inference.protocols import WireRequest, adapter_for
 from guardflow.inference.retry import RETRYABLE_STATUSES, RetryClock, RetryState
-from guardflow.tables import json_default
+from guardflow.tables import json_default, safe_uri
 
 __all__ = ["Shared", "safe_url"]
 
@@ -39,10 +39,7 @@ Row = Mapping[str, Any]
 
 def safe_url(url: str) -> str:
     """Drop user info and query string: they may carry credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    return safe_uri(url)
 
 
 def _tls(verify: bool | str) -> ssl.SSLContext | bool:

@@ -36,7 +36,7 @@ from guardflow.inference._outputs import default_dead_letter_uri, write_outputs
 from guardflow.inference._scoring import BatchFailure, Plan, ProgressCallback, Scored, score
 from guardflow.inference.config import InferenceConfig
 from guardflow.inference.results import InferenceSummary, LatencyStats
-from guardflow.tables import json_default, read_table, table_format
+from guardflow.tables import json_default, read_table, safe_uri, table_format
 
 __all__ = [
     "InferenceResult",
@@ -231,18 +231,25 @@ async def arun_inference(
         any_failed = await asyncio.to_thread(
             write_outputs, plan, scored, config.prediction_column, output, dead
         )
-        summary = _summarize(plan, scored, config, output_uri=output, dead_letter_uri=dead)
+        summary = _summarize(
+            plan, scored, config, output_uri=safe_uri(output), dead_letter_uri=safe_uri(dead)
+        )
         _record(audit, summary)
         audit.set_output("output", await asyncio.to_thread(fingerprint_uri, output))
         if any_failed:
             audit.set_output("dead_letter", await asyncio.to_thread(fingerprint_uri, dead))
-        _enforce(summary, scored, config, where=f"the failed rows and their errors are in {dead}")
+        _enforce(
+            summary,
+            scored,
+            config,
+            where=f"the failed rows and their errors are in {safe_uri(dead)}",
+        )
         await asyncio.to_thread(store.clear)
         logger.info(
             "inference: %d rows scored, %d failed, written to %s",
             summary.succeeded,
             summary.failed,
-            output,
+            safe_uri(output),
         )
         return summary
 
