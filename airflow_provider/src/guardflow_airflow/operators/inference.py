@@ -20,7 +20,6 @@ from guardflow_airflow.hooks.inference import InferenceHook
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from guardflow.identity import RunIdentity
     from guardflow.inference.config import RetryPolicy
 
 __all__ = ["SUMMARY_XCOM_KEY", "InferenceOperator"]
@@ -51,7 +50,8 @@ class InferenceOperator(BaseOperator):
         guardflow_conn_id: The ``guardflow_inference`` connection naming the model server.
         dead_letter_uri: Where failed rows go; default beside the output. Templated.
         checkpoint_dir: Folder under which finished batches are checkpointed for resume, in a
-            subfolder per task instance; default beside the output. Templated.
+            subfolder per step key (run, task, map index, input); default beside the output.
+            Templated.
         key_column: Column identifying each row; default is the row position.
         input_columns: Columns sent to the model; default all but ``key_column``.
         prediction_column: Name of the prediction column in the output.
@@ -146,19 +146,6 @@ class InferenceOperator(BaseOperator):
                 context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=exc.summary)
                 raise
 
-    def _checkpoint_location(self, identity: RunIdentity) -> str | None:
-        """Give each task instance its own folder under ``checkpoint_dir``.
-
-        A static ``checkpoint_dir`` is shared by every run of the DAG; without a subfolder a
-        new run could pick up batches an unrelated run left behind.
-        """
-        if not self.checkpoint_dir:
-            return None
-        from guardflow.identity import step_key
-
-        folder = step_key(identity, "", purpose="airflow-checkpoint-dir")
-        return f"{str(self.checkpoint_dir).rstrip('/')}/{folder}"
-
     def _score(self, context: Context) -> dict[str, Any]:
         from guardflow.audit import JsonlAuditSink
         from guardflow.inference import run_inference
@@ -200,7 +187,7 @@ class InferenceOperator(BaseOperator):
             config,
             identity=identity,
             dead_letter=str(self.dead_letter_uri) if self.dead_letter_uri else None,
-            checkpoint_dir=self._checkpoint_location(identity),
+            checkpoint_dir=str(self.checkpoint_dir) if self.checkpoint_dir else None,
             audit_sink=JsonlAuditSink(self.audit_path) if self.audit_path else None,
         )
         model = " ".join(filter(None, (summary.model_name, summary.model_version)))
