@@ -8,7 +8,21 @@ GuardflowError
 ├── ConfigurationError            bad policy, endpoint or argument; fix the configuration
 │   └── MissingExtraError         an optional dependency is not installed; pip install the extra
 ├── InputDataError                input missing, unreadable, empty or of the wrong shape
+│   └── DriftInputError           drift inputs empty, all-null, mismatched or of unusable types
 ├── OutputWriteError              an output could not be written atomically
+├── DriftError                    a drift check could not run or found drift
+│   └── DriftDetectedError        the dataset drifted (carries the DriftReport as .report)
+├── DataQualityError              a data-quality suite failed (carries the QualitySummary)
+├── TrackingError                 results could not be logged to the MLflow tracking server
+├── SecretsError                  anything that went wrong reading secrets from Vault / OpenBao
+│   ├── VaultUnreachableError     the server could not be reached (retryable)
+│   ├── VaultSealedError          the server is sealed; unseal it (retryable)
+│   ├── VaultAuthError            login failed or the token is invalid, expired or revoked
+│   ├── VaultPermissionError      the token's policies do not grant this path
+│   ├── SecretNotFoundError       nothing is stored at this path (or this version)
+│   ├── SecretKeyMissingError     the secret exists but has no such key
+│   ├── SecretEngineNotMountedError  no secrets engine is mounted at this mount point
+│   └── TransitError              a transit encrypt/decrypt/key request failed
 └── InferenceError                anything that went wrong talking to a model server
     ├── EndpointNotReadyError     readiness probe failed: server down or model not loaded
     ├── InferenceRequestError     one request failed for good (after retries, if retryable)
@@ -22,10 +36,15 @@ GuardflowError
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "DataQualityError",
+    "DriftDetectedError",
+    "DriftError",
+    "DriftInputError",
     "EndpointNotReadyError",
     "GuardflowError",
     "InferenceConnectError",
@@ -38,6 +57,16 @@ __all__ = [
     "MalformedResponseError",
     "MissingExtraError",
     "OutputWriteError",
+    "SecretEngineNotMountedError",
+    "SecretKeyMissingError",
+    "SecretNotFoundError",
+    "SecretsError",
+    "TrackingError",
+    "TransitError",
+    "VaultAuthError",
+    "VaultPermissionError",
+    "VaultSealedError",
+    "VaultUnreachableError",
 ]
 
 
@@ -204,3 +233,188 @@ class InferenceFailedRowsError(InferenceError):
     def __init__(self, message: str, *, summary: dict[str, Any]) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+# --- Secrets (Vault / OpenBao) -------------------------------------------------------------------
+
+
+class SecretsError(GuardflowError):
+    """Something went wrong reading or writing secrets in Vault or OpenBao.
+
+    Messages name the server URL, mount, path and key names when useful; never a token or a value.
+    """
+
+
+class VaultUnreachableError(SecretsError):
+    """The Vault server could not be reached (connection refused, DNS, TLS, timeout).
+
+    Args:
+        url: The server address that was tried.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class VaultSealedError(SecretsError):
+    """The Vault server is sealed and serves no secrets until it is unsealed.
+
+    Args:
+        url: The server address.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class VaultAuthError(SecretsError):
+    """Login failed, or the token is invalid, expired or revoked.
+
+    Args:
+        method: The auth method (``token``, ``approle``, ``kubernetes``, ``jwt``, ``userpass``).
+        mount: The auth mount point, when the method has one.
+    """
+
+    def __init__(self, message: str, *, method: str, mount: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.mount = mount
+
+
+class VaultPermissionError(SecretsError):
+    """The token is valid but its policies do not grant the operation on this path.
+
+    Args:
+        path: The full API path that was denied (e.g. ``secret/data/app/db``).
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class SecretNotFoundError(SecretsError):
+    """Nothing is stored at this path (or the requested version was deleted or destroyed).
+
+    Args:
+        path: The secret path inside its mount.
+        mount: The mount point of the secrets engine.
+    """
+
+    def __init__(self, message: str, *, path: str, mount: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.mount = mount
+
+
+class SecretKeyMissingError(SecretsError):
+    """The secret exists but has no such key.
+
+    Args:
+        path: The secret path inside its mount.
+        key: The key that was asked for.
+        available: The key names the secret has (names only, never values).
+    """
+
+    def __init__(self, message: str, *, path: str, key: str, available: list[str]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.key = key
+        self.available = available
+
+
+class SecretEngineNotMountedError(SecretsError):
+    """No secrets engine is mounted at this mount point.
+
+    Args:
+        mount: The mount point that was used.
+    """
+
+    def __init__(self, message: str, *, mount: str) -> None:
+        super().__init__(message)
+        self.mount = mount
+
+
+class TransitError(SecretsError):
+    """A transit request (key creation, encrypt, decrypt) failed.
+
+    Args:
+        key: The transit key name.
+        mount: The transit mount point.
+    """
+
+    def __init__(self, message: str, *, key: str, mount: str = "transit") -> None:
+        super().__init__(message)
+        self.key = key
+        self.mount = mount
+
+
+# --- drift (guardflow.drift) ---------------------------------------------------------------------
+
+
+class DriftError(GuardflowError):
+    """A drift check could not run, or found drift (see :class:`DriftDetectedError`)."""
+
+
+class DriftInputError(InputDataError):
+    """Drift inputs cannot be compared: empty, all-null, mismatched schemas or unusable types.
+
+    Args:
+        columns: The columns concerned (names only, never values).
+    """
+
+    def __init__(self, message: str, *, columns: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.columns = list(columns or [])
+
+
+class DriftDetectedError(DriftError):
+    """The current data drifted from the reference; raised by adapters whose policy is ``fail``.
+
+    Args:
+        report: The :class:`guardflow.drift.DriftReport` that found the drift.
+    """
+
+    def __init__(self, message: str, *, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+# --- data quality and tracking (guardflow.quality, guardflow.tracking) ---------------------------
+
+
+class DataQualityError(GuardflowError):
+    """A data-quality suite failed; raised by adapters (and ``summary.raise_for_failure()``).
+
+    Args:
+        summary: The :class:`guardflow.quality.QualitySummary` of the run: counts and the failed
+            expectations, never data values.
+    """
+
+    def __init__(self, message: str, *, summary: Any) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Orchestrators pickle failed states; keep the keyword-only summary through the trip.
+        return (functools.partial(type(self), summary=self.summary), (self.message,))
+
+
+class TrackingError(GuardflowError):
+    """Results could not be logged to the MLflow tracking server.
+
+    Args:
+        tracking_uri: The tracking URI, without credentials or query string.
+    """
+
+    def __init__(
+        self, message: str, *, tracking_uri: str | None = None, retryable: bool | None = None
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.tracking_uri = tracking_uri

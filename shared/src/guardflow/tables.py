@@ -108,8 +108,18 @@ def safe_uri(uri: str | os.PathLike[str]) -> str:
 def json_default(value: Any) -> Any:
     """Encode values Arrow hands out that :mod:`json` cannot (dates, decimals, bytes).
 
-    Use as ``json.dumps(obj, default=json_default)``.
+    Use as ``json.dumps(obj, default=json_default)``. Secrets never come out in clear: a
+    :class:`~guardflow.secrets.SecretValue` or pydantic ``SecretStr`` is written as its mask,
+    and a whole :class:`~guardflow.secrets.Secret` as its key names with masked values.
     """
+    from guardflow.secrets.values import MASK, Secret, SecretValue
+
+    if isinstance(value, SecretValue):
+        return MASK
+    if isinstance(value, Secret):
+        return dict.fromkeys(value, MASK)
+    if type(value).__name__ in ("SecretStr", "SecretBytes") and hasattr(value, "get_secret_value"):
+        return MASK
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return value.isoformat()
     if isinstance(value, _dt.timedelta):

@@ -9,6 +9,8 @@ available in any test without an import:
 | ``mlserver_model_server`` | session | :class:`~guardflow.testing.model_servers.MLServerModelServer`: MLServer (Open Inference Protocol v2), run from its own cached environment |
 | ``fault_server`` | function | :class:`~guardflow.testing.fault_server.FaultServer`: a local server with scripted faults |
 | ``guardflow_audit_sink`` | function | a :class:`~guardflow.audit.MemoryAuditSink` to pass as ``audit_sink=`` |
+| ``vault_server`` | session | :class:`~guardflow.testing.vault_server.VaultServer`: a real OpenBao dev server (KV v1/v2, transit, AppRole, userpass) |
+| ``vault_config`` | function | a :class:`~guardflow.secrets.VaultConfig` for ``vault_server`` with a fresh child token (root policy) |
 
 This module is imported by every pytest session of everyone who installs guardflow, so it imports
 nothing heavy: each fixture imports what it needs when it is first used.
@@ -32,13 +34,17 @@ from guardflow.testing.fault_server import fault_server
 
 if TYPE_CHECKING:
     from guardflow.audit import MemoryAuditSink
+    from guardflow.secrets.config import VaultConfig
     from guardflow.testing.model_servers import MLflowModelServer, MLServerModelServer
+    from guardflow.testing.vault_server import VaultServer
 
 __all__ = [
     "fault_server",
     "guardflow_audit_sink",
     "mlflow_model_server",
     "mlserver_model_server",
+    "vault_config",
+    "vault_server",
 ]
 
 
@@ -92,3 +98,40 @@ def guardflow_audit_sink() -> MemoryAuditSink:
     from guardflow.audit import MemoryAuditSink
 
     return MemoryAuditSink()
+
+
+@pytest.fixture(scope="session")
+def vault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultServer]:
+    """A real OpenBao dev server, started once per session (about a second).
+
+    KV v2 at ``secret/``, KV v1 at ``kv1/``, transit at ``transit/``, AppRole at ``approle/``
+    and userpass at ``userpass/``. A test that seals or stops it must unseal or start it again
+    before it ends (``vault_config`` also restores it for the next test).
+
+    Yields:
+        The running server: ``.url``, ``.root_token``, ``.config()``, ``.client()``,
+        ``.create_token()``, ``.create_approle()``, ``.write_policy()``, ``.seal()``/``.unseal()``,
+        ``.stop()``/``.start()``, ``.log_path``.
+    """
+    from guardflow.testing.vault_server import VaultServer
+
+    server = VaultServer(tmp_path_factory.mktemp("openbao"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def vault_config(vault_server: VaultServer) -> VaultConfig:
+    """A :class:`~guardflow.secrets.VaultConfig` for ``vault_server`` with a fresh child token.
+
+    The token has the root policy and a one-hour TTL; being new for each test, it also keeps
+    each test's reads apart in the process-wide secret cache.
+    """
+    from guardflow.secrets.auth import TokenAuth
+
+    vault_server.ensure_ready()
+    token = vault_server.create_token(["root"], ttl="1h")
+    return vault_server.config(TokenAuth.model_validate({"token": token}))
