@@ -3,10 +3,18 @@
 Subcommands live in their own modules and register themselves on the parser:
 
 - ``guardflow infer INPUT OUTPUT --endpoint URL --protocol ...``: score a file on a model server.
+- ``guardflow secrets get PATH [--key KEY] [--reveal]``: read a secret from Vault or OpenBao.
+- ``guardflow drift REFERENCE CURRENT [--engine native|evidently] [--format json|text]``: check
+  data drift.
+- ``guardflow quality DATA --suite SUITE [--format json|text]``: run an expectation suite.
 - ``guardflow version``: print the installed version.
 
 Exit codes: 0 success, 1 the step failed (e.g. too many rows failed), 2 bad usage or
 configuration, 3 the model server is not ready.
+``secrets``: 1 secret, key or engine not found, 3 Vault unreachable or sealed, 4 Vault auth
+failed or permission denied.
+``drift`` / ``quality``: 0 no drift / suite passed, 1 drift detected / suite failed, 2 bad
+input or configuration (any error).
 """
 
 from __future__ import annotations
@@ -17,11 +25,18 @@ import sys
 from collections.abc import Sequence
 
 from guardflow import __version__
+from guardflow.cli import drift as drift_cli
 from guardflow.cli import infer
+from guardflow.cli import quality as quality_cli
+from guardflow.cli import secrets as secrets_cli
 from guardflow.errors import (
     ConfigurationError,
     EndpointNotReadyError,
     GuardflowError,
+    VaultAuthError,
+    VaultPermissionError,
+    VaultSealedError,
+    VaultUnreachableError,
 )
 
 __all__ = ["build_parser", "main"]
@@ -38,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="print the installed guardflow version")
     version.set_defaults(handler=lambda _args: print(__version__) or 0)
     infer.register(sub)
+    drift_cli.register(sub)
+    quality_cli.register(sub)
+    secrets_cli.register(sub)
     return parser
 
 
@@ -58,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.handler(args)
-    except EndpointNotReadyError as exc:
+    except (VaultAuthError, VaultPermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
+    except (EndpointNotReadyError, VaultUnreachableError, VaultSealedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     except ConfigurationError as exc:
