@@ -63,7 +63,9 @@ def test_protocol_choices_are_the_cores_protocols() -> None:
 
 
 def test_connection_form_declares_inference_fields() -> None:
-    (conn,) = get_provider_info()["connection-types"]
+    (conn,) = [
+        c for c in get_provider_info()["connection-types"] if c["connection-type"] == CONN_TYPE
+    ]
     fields = conn["conn-fields"]
 
     assert fields["protocol"]["schema"]["enum"] == PROTOCOLS

@@ -10,7 +10,8 @@ Connection layout:
 
 - ``host``: base URL (``http://127.0.0.1:5001``) or a bare host name; ``port`` and ``schema``
   (the URL scheme, ``http`` or ``https``) complete a bare host.
-- ``password``: bearer token (optional).
+- ``password``: bearer token (optional), or a ``vault://MOUNT/PATH#KEY`` reference resolved at
+  run time through the hook's Vault connection (``vault_conn_id``).
 - ``extra`` / connection form fields: ``protocol``, ``model_name``, ``model_version``,
   ``api_name``, ``batch_size``, ``concurrency``, ``requests_per_second``, ``connect_timeout``,
   ``read_timeout``, ``write_timeout``, ``verify_tls``, ``ca_bundle``, ``ready_path``,
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
+from guardflow_airflow._secrets import is_vault_ref
 from guardflow_airflow.get_provider_info import INFERENCE_CONN_TYPE, PROTOCOLS
 
 if TYPE_CHECKING:
@@ -235,6 +237,7 @@ class InferenceHook(BaseHook):
 
     Args:
         guardflow_conn_id: The connection id (default ``guardflow_inference_default``).
+        vault_conn_id: The Vault connection resolving a ``vault://`` reference in the password.
         **kwargs: Passed to :class:`airflow.sdk.BaseHook` (``logger_name``).
 
     Examples:
@@ -248,17 +251,24 @@ class InferenceHook(BaseHook):
     conn_type = INFERENCE_CONN_TYPE
     hook_name = "guardflow Inference"
 
-    def __init__(self, guardflow_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        guardflow_conn_id: str = default_conn_name,
+        vault_conn_id: str = "vault_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.guardflow_conn_id = guardflow_conn_id
+        self.vault_conn_id = vault_conn_id
         self._connection: Connection | None = None
+        self._token: str | None = None
 
     @property
     def connection(self) -> Connection:
         """The Airflow connection, fetched on first use and cached for the hook's lifetime."""
         if self._connection is None:
             conn = self.get_connection(self.guardflow_conn_id)
-            if conn.password:
+            if conn.password and not is_vault_ref(conn.password):
                 # Airflow masks connection passwords it fetches itself; registering the token
                 # again covers connections handed over from elsewhere (hooks built in tests).
                 from airflow.sdk.log import mask_secret
@@ -284,7 +294,17 @@ class InferenceHook(BaseHook):
 
         Raises:
             ConfigurationError: The connection is invalid.
+            SecretsError: The password is a ``vault://`` reference Vault could not resolve.
         """
+        password = self.connection.password
+        if "token" not in overrides and is_vault_ref(password):
+            from pydantic import SecretStr
+
+            from guardflow_airflow._secrets import resolve_credential
+
+            if self._token is None:
+                self._token = resolve_credential(password, vault_conn_id=self.vault_conn_id)
+            overrides["token"] = SecretStr(self._token) if self._token else None
         return endpoint_config_from_connection(self.connection, **overrides)
 
     def get_batch_policy(self, **overrides: Any) -> BatchPolicy:

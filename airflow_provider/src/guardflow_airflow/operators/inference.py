@@ -48,6 +48,13 @@ class InferenceOperator(BaseOperator):
         input_uri: Input dataset path or URI (``.parquet``, ``.csv``, ``.jsonl``). Templated.
         output_uri: Where predictions go (``.parquet`` or ``.jsonl``). Templated.
         guardflow_conn_id: The ``guardflow_inference`` connection naming the model server.
+        token: Bearer token overriding the connection's password: a literal or, better, a
+            ``vault://MOUNT/PATH#KEY`` reference (``vault:///PATH#KEY``: the Vault connection's
+            mount). Resolved in ``execute`` only; never templated, and the value never reaches
+            XCom, rendered fields or logs.
+        vault_conn_id: The Vault connection (hashicorp's ``vault`` format or
+            ``guardflow_vault``) resolving ``vault://`` references in ``token`` or in the
+            inference connection's password.
         dead_letter_uri: Where failed rows go; default beside the output. Templated.
         checkpoint_dir: Folder under which finished batches are checkpointed for resume, in a
             subfolder per step key (run, task, map index, input); default beside the output.
@@ -93,6 +100,8 @@ class InferenceOperator(BaseOperator):
         input_uri: str,
         output_uri: str,
         guardflow_conn_id: str = InferenceHook.default_conn_name,
+        token: str | None = None,
+        vault_conn_id: str = "vault_default",
         dead_letter_uri: str | None = None,
         checkpoint_dir: str | None = None,
         key_column: str | None = None,
@@ -112,6 +121,9 @@ class InferenceOperator(BaseOperator):
         self.input_uri = input_uri
         self.output_uri = output_uri
         self.guardflow_conn_id = guardflow_conn_id
+        # Deliberately not a template field: rendered fields are stored and shown in the UI.
+        self.token = token
+        self.vault_conn_id = vault_conn_id
         self.dead_letter_uri = dead_letter_uri
         self.checkpoint_dir = checkpoint_dir
         self.key_column = key_column
@@ -151,7 +163,17 @@ class InferenceOperator(BaseOperator):
         from guardflow.inference import run_inference
 
         identity = run_identity(context)
-        hook = InferenceHook(guardflow_conn_id=self.guardflow_conn_id)
+        hook = InferenceHook(
+            guardflow_conn_id=self.guardflow_conn_id, vault_conn_id=self.vault_conn_id
+        )
+        endpoint_options = dict(self.endpoint_options)
+        if self.token:
+            from pydantic import SecretStr
+
+            from guardflow_airflow._secrets import resolve_credential
+
+            token = resolve_credential(self.token, vault_conn_id=self.vault_conn_id)
+            endpoint_options["token"] = SecretStr(token) if token else None
         step: dict[str, Any] = {
             "key_column": self.key_column,
             "input_columns": self.input_columns,
@@ -162,7 +184,7 @@ class InferenceOperator(BaseOperator):
         if self.request_retry is not None:
             step["retry"] = self.request_retry
         config = hook.get_inference_config(
-            endpoint_options=self.endpoint_options,
+            endpoint_options=endpoint_options,
             batching_options={
                 "batch_size": self.batch_size,
                 "concurrency": self.concurrency,
