@@ -9,7 +9,8 @@ persisted as a Prefect result.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.blocks.core import Block
@@ -30,6 +31,7 @@ from guardflow.inference.config import (
     Timeouts,
 )
 from prefect_guardflow._links import DOCUMENTATION_URL, LOGO_URL
+from prefect_guardflow._redaction import register_secret
 from prefect_guardflow._runtime import (
     AsyncProgressReporter,
     ProgressReporter,
@@ -37,6 +39,10 @@ from prefect_guardflow._runtime import (
     run_identity,
     send_core_logs_to_prefect,
 )
+from prefect_guardflow.vault import VaultCredentials, resolve_credential
+
+if TYPE_CHECKING:
+    from guardflow.secrets import SecretValue
 
 __all__ = ["InferenceEndpoint", "arun_inference", "run_inference"]
 
@@ -291,6 +297,8 @@ def run_inference(
     dead_letter: str | None = None,
     checkpoint_dir: str | None = None,
     artifact_key: str | None = "guardflow-inference",
+    token: SecretValue | str | None = None,
+    vault_credentials: VaultCredentials | None = None,
 ) -> dict[str, Any]:
     """Score ``source`` on a model server and write one prediction per row to ``output``.
 
@@ -313,6 +321,11 @@ def run_inference(
         checkpoint_dir: Where completed batches are checkpointed (default: beside ``output``).
         artifact_key: Key of the summary artifact (lowercase letters, digits, dashes); its
             progress artifact gets ``-progress`` appended. ``None`` creates unkeyed artifacts.
+        token: Bearer token overriding the endpoint block's: a
+            :class:`~guardflow.secrets.SecretValue`, a literal, or a ``vault://MOUNT/PATH#KEY``
+            reference read when the task runs. It never reaches logs, artifacts or the result.
+        vault_credentials: How to reach Vault for a ``vault://`` token (default: the
+            ``VAULT_*`` variables).
 
     Returns:
         The step's summary as plain JSON (rows, succeeded, failed, output URI, model version...).
@@ -336,7 +349,8 @@ def run_inference(
     """
     from prefect.artifacts import create_markdown_artifact
 
-    config, identity = _prepare(endpoint, key_column, input_columns, max_failed_fraction)
+    secret = resolve_credential(token, credentials=vault_credentials)
+    config, identity = _prepare(endpoint, key_column, input_columns, max_failed_fraction, secret)
     reporter = ProgressReporter(key=_progress_key(artifact_key), description="Rows scored")
     reporter.start()
     try:
@@ -368,6 +382,8 @@ async def arun_inference(
     dead_letter: str | None = None,
     checkpoint_dir: str | None = None,
     artifact_key: str | None = "guardflow-inference",
+    token: SecretValue | str | None = None,
+    vault_credentials: VaultCredentials | None = None,
 ) -> dict[str, Any]:
     """Async twin of :func:`run_inference`, for async flows: same arguments and behaviour.
 
@@ -382,6 +398,9 @@ async def arun_inference(
         dead_letter: Where failed rows go (default: beside ``output``).
         checkpoint_dir: Where completed batches are checkpointed (default: beside ``output``).
         artifact_key: Key of the summary artifact; ``None`` creates unkeyed artifacts.
+        token: Bearer token overriding the endpoint block's (a literal, a
+            :class:`~guardflow.secrets.SecretValue` or a ``vault://`` reference).
+        vault_credentials: How to reach Vault for a ``vault://`` token.
 
     Returns:
         The step's summary as plain JSON.
@@ -404,7 +423,8 @@ async def arun_inference(
     """
     from prefect.artifacts import acreate_markdown_artifact
 
-    config, identity = _prepare(endpoint, key_column, input_columns, max_failed_fraction)
+    secret = await asyncio.to_thread(resolve_credential, token, credentials=vault_credentials)
+    config, identity = _prepare(endpoint, key_column, input_columns, max_failed_fraction, secret)
     reporter = AsyncProgressReporter(key=_progress_key(artifact_key), description="Rows scored")
     await reporter.astart()
     try:
@@ -432,12 +452,19 @@ def _prepare(
     key_column: str | None,
     input_columns: list[str] | None,
     max_failed_fraction: float,
+    token: SecretValue | None = None,
 ) -> tuple[InferenceConfig, RunIdentity]:
     """What both tasks do before scoring: config, identity, log routing, a first log line."""
     send_core_logs_to_prefect()
     config = endpoint.to_config(
         key_column=key_column, input_columns=input_columns, max_failed_fraction=max_failed_fraction
     )
+    if token is not None:
+        secret = SecretStr(token.reveal())
+        config = config.model_copy(
+            update={"endpoint": config.endpoint.model_copy(update={"token": secret})}
+        )
+    register_secret(config.endpoint.token)
     identity = run_identity()
     ep, batching = config.endpoint, config.batching
     model = f" model {ep.model_name!r}" if ep.model_name else ""
