@@ -12,7 +12,8 @@ CORE := UV_PROJECT_ENVIRONMENT=.venv-core $(UV) run --locked --package guardflow
 DOCS := UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) run --locked --package airflow-provider-guardflow --group dev --group docs
 PYTEST_ARGS ?=
 
-.PHONY: help uv envs demo test test-core test-airflow test-prefect test-e2e lint typecheck bench docs clean
+.PHONY: help uv envs demo test test-core test-airflow test-prefect test-e2e lint typecheck bench \
+	bench-inference bench-vault bench-drift docs clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,8 +54,16 @@ typecheck: uv ## mypy: strict on the core, standard on the adapters
 	$(AIRFLOW) mypy airflow_provider/src
 	$(PREFECT) mypy prefect_blocks/src
 
-bench: uv ## run the benchmarks and append their numbers to benchmarks/RESULTS.md
+bench: bench-inference bench-vault bench-drift ## run every benchmark; each appends to benchmarks/RESULTS.md
+
+bench-inference: uv ## guardflow vs plain httpx and one request per row, on a real MLflow server
 	$(AIRFLOW) python benchmarks/inference.py
+
+bench-vault: uv ## cached reads and batched transit vs plain hvac, on a real OpenBao dev server
+	$(CORE) python benchmarks/vault.py --record
+
+bench-drift: uv ## native drift engine vs Evidently's DataDriftPreset at 10k, 100k and 1M rows
+	$(CORE) python benchmarks/drift.py --record
 
 docs: uv ## build the documentation site into site/
 	$(DOCS) mkdocs build --strict

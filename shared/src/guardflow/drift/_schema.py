@@ -44,6 +44,11 @@ class Side:
             self.cache[name] = summarise_column(name, self.table.column(name))
         return self.cache[name]
 
+    def fingerprint_data(self) -> None:
+        """Fill :attr:`fingerprint` from the table when it is not known yet (hashes the data)."""
+        if self.fingerprint is None and self.table is not None:
+            self.fingerprint = fingerprint_table(self.table)
+
     def forget(self, name: str) -> None:
         """Drop column ``name``'s cached statistics (keeps one column in memory at a time)."""
         self.cache.pop(name, None)
@@ -73,7 +78,7 @@ def reference_side(reference: Any) -> Side:
 
 
 def data_side(source: Any, *, side: str) -> Side:
-    """Read data (never a profile) for one side, fingerprinted."""
+    """Read data (never a profile) for one side; :meth:`Side.fingerprint_data` hashes it."""
     if isinstance(source, ReferenceProfile) or is_profile_uri(source):
         raise ConfigurationError(f"the {side} data cannot be a profile; pass the data itself")
     table = read_side(source, side=side)
@@ -86,7 +91,7 @@ def data_side(source: Any, *, side: str) -> Side:
         )
     return Side(
         rows=table.num_rows,
-        fingerprint=fingerprint_table(table),
+        fingerprint=None,
         names=names,
         kinds={f.name: column_kind(f.type) for f in table.schema},
         table=table,

@@ -23,6 +23,8 @@ Note to the Evidently engine (``guardflow.drift._evidently``, helper F), the con
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
 from guardflow.audit import AuditSink, audit_step
@@ -49,6 +51,12 @@ from guardflow.identity import RunIdentity
 __all__ = ["check_drift"]
 
 _TYPE_NAMES = {"num": "numerical", "cat": "categorical"}
+
+
+def _workers() -> int:
+    # Sorting, Arrow kernels and hashing release the GIL, so columns and fingerprints overlap on
+    # several cores; two columns in flight per core bounds the extra memory to a few columns.
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def check_drift(
@@ -121,21 +129,25 @@ def check_drift(
             cur = data_side(current, side="current")
         audit.counts["reference_rows"] = ref.rows
         audit.counts["current_rows"] = cur.rows
-        for name, side in (("reference", ref), ("current", cur)):
-            if side.fingerprint:
-                audit.set_input(name, side.fingerprint)
         columns, skipped = select_columns(ref, cur, config)
-        with audit.phase("compare"):
+        with audit.phase("compare"), ThreadPoolExecutor(_workers()) as pool:
+            # fingerprints hash every byte of both sides: they run beside the column tests
+            hashing = [pool.submit(side.fingerprint_data) for side in (ref, cur)]
             if engine == "evidently":
                 report = _run_evidently(ref, cur, columns, config, html_path)
             else:
                 report = DriftReport.from_columns(
-                    _compare(ref, cur, columns, config),
+                    _compare(ref, cur, columns, config, pool),
                     drift_share=config.drift_share,
                     engine="native",
                     reference_rows=ref.rows,
                     current_rows=cur.rows,
                 )
+            for future in hashing:
+                future.result()
+        for name, side in (("reference", ref), ("current", cur)):
+            if side.fingerprint:
+                audit.set_input(name, side.fingerprint)
         report = report.model_copy(
             update={
                 "reference_fingerprint": ref.fingerprint,
@@ -152,15 +164,42 @@ def check_drift(
         return report
 
 
-def _compare(ref: Side, cur: Side, columns: list[str], config: DriftConfig) -> list[ColumnDrift]:
-    problems: dict[str, str] = {}
-    results: list[ColumnDrift] = []
-    for name in columns:
+def _compare(
+    ref: Side, cur: Side, columns: list[str], config: DriftConfig, pool: ThreadPoolExecutor
+) -> list[ColumnDrift]:
+    # Summaries (sorts, value counts) are prefetched a few columns ahead on the pool; the tests
+    # run here, in order, because they silence warnings and warning filters are process-global.
+    ahead = _workers()
+    summaries: dict[str, Future[None]] = {}
+
+    def prefetch(index: int) -> None:
+        if index < len(columns):
+            name = columns[index]
+            summaries[name] = pool.submit(_summarise, ref, cur, name)
+
+    for index in range(ahead):
+        prefetch(index)
+    outcomes: dict[str, ColumnDrift | str] = {}
+    for index, name in enumerate(columns):
+        summaries.pop(name).result()
+        outcomes[name] = _compare_column(ref, cur, name, config)
+        prefetch(index + ahead)
+    _raise_problems({name: out for name, out in outcomes.items() if isinstance(out, str)})
+    return [out for out in outcomes.values() if isinstance(out, ColumnDrift)]
+
+
+def _summarise(ref: Side, cur: Side, name: str) -> None:
+    ref.stats(name)
+    cur.stats(name)
+
+
+def _compare_column(ref: Side, cur: Side, name: str, config: DriftConfig) -> ColumnDrift | str:
+    """Test one column; return its result, or the problem that keeps it from being compared."""
+    try:
         ref_stats, cur_stats = ref.stats(name), cur.stats(name)
         problem = check_pair(name, ref_stats, cur_stats, config)
         if problem:
-            problems[name] = problem
-            continue
+            return problem
         kind = column_type(name, ref_stats, cur_stats, config)
         override = config.override_for(name)
         method = override.method or default_method(ref_stats, cur_stats, kind)
@@ -174,22 +213,19 @@ def _compare(ref: Side, cur: Side, columns: list[str], config: DriftConfig) -> l
             )
         threshold = DEFAULT_THRESHOLDS[method] if override.threshold is None else override.threshold
         score = run_method(method, ref_stats, cur_stats, kind)
-        results.append(
-            ColumnDrift(
-                column=name,
-                column_type=kind,
-                method=method,
-                score=score,
-                threshold=threshold,
-                drifted=drifted(method, score, threshold),
-                reference_nulls=ref_stats.nulls,
-                current_nulls=cur_stats.nulls,
-            )
+        return ColumnDrift(
+            column=name,
+            column_type=kind,
+            method=method,
+            score=score,
+            threshold=threshold,
+            drifted=drifted(method, score, threshold),
+            reference_nulls=ref_stats.nulls,
+            current_nulls=cur_stats.nulls,
         )
+    finally:
         cur.forget(name)
         ref.forget(name)
-    _raise_problems(problems)
-    return results
 
 
 def _raise_problems(problems: dict[str, str]) -> None:
