@@ -66,12 +66,17 @@ def test_every_provider_module_is_found() -> None:
 
     assert "guardflow_airflow.hooks.inference" in modules
     assert "guardflow_airflow.operators.inference" in modules
+    assert "guardflow_airflow.operators.drift" in modules
+    assert "guardflow_airflow.operators.quality" in modules
+    assert "guardflow_airflow.links" in modules
 
 
 def test_importing_every_provider_module_loads_nothing_heavy() -> None:
     modules, tree = _imported("; ".join(f"import {m}" for m in _provider_modules()))
 
     assert "guardflow_airflow.operators.inference" in modules
+    assert "guardflow_airflow.operators.drift" in modules
+    assert "guardflow_airflow.operators.quality" in modules
     heavy = _heavy(modules)
     assert not heavy, f"heavy modules imported: {sorted(heavy)}\n{_culprits(tree, heavy)}"
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["INFERENCE_CONN_TYPE", "PROTOCOLS", "get_provider_info"]
+__all__ = [
+    "INFERENCE_CONN_TYPE",
+    "PROTOCOLS",
+    "VAULT_AUTH_TYPES",
+    "VAULT_CONN_TYPE",
+    "get_provider_info",
+]
 
 INFERENCE_CONN_TYPE = "guardflow_inference"
 
@@ -19,6 +25,58 @@ INFERENCE_CONN_TYPE = "guardflow_inference"
 PROTOCOLS = ["mlflow", "v2", "bentoml", "openai", "openai-embeddings", "json"]
 
 _INTEGRATION = "guardflow Inference"
+_CHECKS_INTEGRATION = "guardflow Drift and Quality"
+
+# --- Vault (guardflow_airflow.hooks.vault) ---
+VAULT_CONN_TYPE = "guardflow_vault"
+# The auth types guardflow.secrets serves; hashicorp's others (ldap, aws_iam...) are refused.
+VAULT_AUTH_TYPES = ["token", "approle", "userpass", "kubernetes", "jwt"]
+_VAULT_INTEGRATION = "guardflow Vault"
+
+
+def _vault_conn_fields() -> dict[str, Any]:
+    # Same names as apache-airflow-providers-hashicorp's `vault` type, so one connection serves
+    # both hooks; kubernetes_audience, verify and ca_bundle are guardflow's additions.
+    def text(label: str, description: str) -> dict[str, Any]:
+        return {"label": label, "description": description, "schema": {"type": ["string", "null"]}}
+
+    def flag(label: str, description: str) -> dict[str, Any]:
+        schema = {"type": ["boolean", "null"], "default": True}
+        return {"label": label, "description": description, "schema": schema}
+
+    return {
+        "auth_type": {
+            "label": "Auth type",
+            "description": "How to log in; login/password hold the credentials it needs.",
+            "schema": {"type": ["string", "null"], "enum": VAULT_AUTH_TYPES, "default": "token"},
+        },
+        "auth_mount_point": text("Auth mount point", "Auth method mount; default its name."),
+        "kv_engine_version": {
+            "label": "KV engine version",
+            "description": "Must be 1 or 2.",
+            "schema": {"type": ["integer", "null"], "default": 2, "enum": [1, 2]},
+        },
+        "namespace": text("Namespace", "Vault Enterprise / OpenBao namespace."),
+        "role_id": text("AppRole role id", "approle: role id, when login is empty."),
+        "kubernetes_role": text("Kubernetes role", "kubernetes: the Vault role to log in as."),
+        "kubernetes_jwt_path": text(
+            "Kubernetes jwt path", "kubernetes: service account token file (default in-pod path)."
+        ),
+        "kubernetes_audience": text(
+            "Kubernetes audience", "kubernetes: audience the role expects in the token."
+        ),
+        "jwt_role": text("JWT role", "jwt: the Vault role to log in as."),
+        "jwt_token": {
+            "label": "JWT token",
+            "description": "jwt: the token itself (or use JWT token path).",
+            "schema": {"type": ["string", "null"], "format": "password"},
+        },
+        "jwt_token_path": text("JWT token path", "jwt: file holding the token."),
+        "token_path": text("Token path", "token: file holding the token, when password is empty."),
+        "use_tls": flag("Use TLS", "Connect with https (host without a scheme)."),
+        "verify": flag("Verify TLS", "Verify the server's certificate."),
+        "ca_bundle": text("CA bundle path", "CA bundle used to verify the server's certificate."),
+    }
 
 
 def _inference_conn_fields() -> dict[str, Any]:
@@ -96,19 +154,37 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": _INTEGRATION,
                 "tags": ["ai", "ai-inference", "machine-learning"],
-            }
+            },
+            {"integration-name": _VAULT_INTEGRATION, "tags": ["security", "secrets"]},
+            # --- drift and data quality (helper H) ---
+            {
+                "integration-name": _CHECKS_INTEGRATION,
+                "tags": ["data-quality", "data-drift", "machine-learning"],
+            },
         ],
         "operators": [
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": ["guardflow_airflow.operators.inference"],
-            }
+            },
+            {
+                "integration-name": _CHECKS_INTEGRATION,
+                "python-modules": [
+                    "guardflow_airflow.operators.drift",
+                    "guardflow_airflow.operators.quality",
+                ],
+            },
         ],
+        "extra-links": ["guardflow_airflow.links.DriftReportLink"],
         "hooks": [
             {
                 "integration-name": _INTEGRATION,
                 "python-modules": ["guardflow_airflow.hooks.inference"],
-            }
+            },
+            {
+                "integration-name": _VAULT_INTEGRATION,
+                "python-modules": ["guardflow_airflow.hooks.vault"],
+            },
         ],
         "connection-types": [
             {
@@ -131,6 +207,25 @@ def get_provider_info() -> dict[str, Any]:
                         "extra": '{"headers": {"X-Team": "fraud"}}',
                     },
                 },
-            }
+            },
+            {
+                "connection-type": VAULT_CONN_TYPE,
+                "hook-class-name": "guardflow_airflow.hooks.vault.VaultHook",
+                "hook-name": "guardflow Vault",
+                "conn-fields": _vault_conn_fields(),
+                "ui-field-behaviour": {
+                    "relabeling": {
+                        "schema": "KV mount point",
+                        "login": "Login (role id / username)",
+                        "password": "Password (token / secret id / password)",
+                    },
+                    "placeholders": {
+                        "host": "vault.internal or https://vault.internal",
+                        "port": "8200",
+                        "schema": "secret",
+                        "login": "approle role id or userpass username",
+                    },
+                },
+            },
         ],
     }

@@ -12,5 +12,19 @@ Examples:
 from __future__ import annotations
 
 from prefect_guardflow.inference import InferenceEndpoint, arun_inference, run_inference
+from prefect_guardflow.vault import (
+    VaultCredentials,
+    VaultSecret,
+    aread_vault_secret,
+    read_vault_secret,
+)
 
-__all__ = ["InferenceEndpoint", "arun_inference", "run_inference"]
+__all__ = [
+    "InferenceEndpoint",
+    "VaultCredentials",
+    "VaultSecret",
+    "aread_vault_secret",
+    "arun_inference",
+    "read_vault_secret",
+    "run_inference",
+]

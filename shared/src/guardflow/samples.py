@@ -1,4 +1,14 @@
-"""The reference workflow's sample dataset, identical for the Airflow and the Prefect examples.
+"""The reference workflow's sample datasets, identical for the Airflow and the Prefect examples.
+
+Three datasets, all with the key column and the numeric features ``f0``..``f3`` drawn uniformly
+from [-10, 10]:
+
+- the *sample* (:func:`write_sample_csv`): what ``ingest`` lands and the model scores;
+- the *reference* (:func:`write_reference_csv`): the data the model was validated on, which the
+  drift check compares the sample against; same distribution, so the sample does not drift;
+- the *drifted sample* (``write_sample_csv(..., drift=True)``): ``f0``..``f2`` drawn from
+  [2, 10] instead. Every value stays inside the valid range, so data-quality checks still pass,
+  but the distributions moved: the drift check flags those columns and the dataset.
 
 Standard library only, so the example DAG stays cheap to parse.
 """
@@ -11,12 +21,31 @@ import random
 import tempfile
 from pathlib import Path
 
-__all__ = ["FEATURES", "KEY_COLUMN", "demo_dir", "write_sample_csv"]
+__all__ = [
+    "DRIFTED_FEATURES",
+    "FEATURES",
+    "KEY_COLUMN",
+    "REFERENCE_ROWS",
+    "demo_dir",
+    "write_reference_csv",
+    "write_sample_csv",
+]
 
 FEATURES = ("f0", "f1", "f2", "f3")
 """Numeric feature columns of the sample (what the demo model was trained on)."""
 KEY_COLUMN = "row_id"
 """The column identifying each sample row."""
+DRIFTED_FEATURES = ("f0", "f1", "f2")
+"""The features whose distribution moves in the drifted sample."""
+REFERENCE_ROWS = 1000
+"""Rows in the reference dataset (at most 1,000: the drift tests are then K-S p-values)."""
+
+# Seeds picked so that the sample is a typical draw from the reference's distribution: every
+# feature's K-S p-value against the reference is above 0.5, so the demo does not drift by chance.
+_SAMPLE_SEED = 5
+_REFERENCE_SEED = 1001
+_LOW, _HIGH = -10.0, 10.0
+_DRIFTED_LOW = 2.0
 
 
 def demo_dir() -> Path:
@@ -26,8 +55,35 @@ def demo_dir() -> Path:
     )
 
 
-def write_sample_csv(path: str | os.PathLike[str], rows: int = 250, seed: int = 7) -> Path:
+def write_sample_csv(
+    path: str | os.PathLike[str], rows: int = 250, seed: int = _SAMPLE_SEED, *, drift: bool = False
+) -> Path:
     """Write the deterministic sample dataset as CSV, atomically (temp file, then rename).
+
+    Args:
+        path: Destination file; parent folders are created.
+        rows: Number of rows.
+        seed: Random seed; the same seed gives the same file.
+        drift: Draw :data:`DRIFTED_FEATURES` from [2, 10] instead of [-10, 10]: values stay
+            valid, distributions move.
+
+    Returns:
+        The path written.
+
+    Examples:
+        >>> write_sample_csv(tmp_path / "input.csv", drift=True)  # doctest: +SKIP
+    """
+    drifted = DRIFTED_FEATURES if drift else ()
+    return _write(path, rows=rows, seed=seed, key_prefix="row", drifted=drifted)
+
+
+def write_reference_csv(
+    path: str | os.PathLike[str], rows: int = REFERENCE_ROWS, seed: int = _REFERENCE_SEED
+) -> Path:
+    """Write the reference dataset the drift check compares the sample against, atomically.
+
+    Same columns and distribution as the (undrifted) sample, drawn with another seed; keys are
+    ``ref-00000``, ``ref-00001``...
 
     Args:
         path: Destination file; parent folders are created.
@@ -37,14 +93,30 @@ def write_sample_csv(path: str | os.PathLike[str], rows: int = 250, seed: int = 
     Returns:
         The path written.
     """
+    return _write(path, rows=rows, seed=seed, key_prefix="ref", drifted=())
+
+
+def _write(
+    path: str | os.PathLike[str],
+    *,
+    rows: int,
+    seed: int,
+    key_prefix: str,
+    drifted: tuple[str, ...],
+) -> Path:
     target = Path(path)
     rng = random.Random(seed)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    # Unique per process: two runs landing the same file at once must not share a temp file.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([KEY_COLUMN, *FEATURES])
         for i in range(rows):
-            writer.writerow([f"row-{i:05d}", *(round(rng.uniform(-10, 10), 6) for _ in FEATURES)])
+            values = (
+                round(rng.uniform(_DRIFTED_LOW if f in drifted else _LOW, _HIGH), 6)
+                for f in FEATURES
+            )
+            writer.writerow([f"{key_prefix}-{i:05d}", *values])
     tmp.replace(target)
     return target

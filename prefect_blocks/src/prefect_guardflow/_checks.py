@@ -1,0 +1,143 @@
+"""What the check tasks (drift, data quality) share: the failure policy and artifact helpers.
+
+A check that ran and found a problem (the data drifted, the suite failed) is a result, not an
+error of the step: it is never retried, and the task's ``on_failure`` decides what happens.
+``fail`` raises the core error (the task run fails), ``warn`` logs a warning and returns the
+result, ``skip`` returns the result too, with a warning saying that downstream steps should
+skip: Prefect has no skip state, so the flow branches on the returned result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any, Literal, get_args
+
+from prefect import get_run_logger
+from prefect.cache_policies import NONE
+
+from guardflow.errors import ConfigurationError, GuardflowError
+from prefect_guardflow._runtime import retry_on_retryable_error
+
+__all__ = [
+    "TASK_OPTIONS",
+    "OnFailure",
+    "apply_policy",
+    "check_policy",
+    "markdown_table",
+    "name_list",
+    "report_link",
+    "table_key",
+]
+
+OnFailure = Literal["fail", "warn", "skip"]
+"""What a check task does when the check fails: raise, warn, or tell downstream to skip."""
+
+_POLICIES: tuple[str, ...] = get_args(OnFailure)
+
+
+TASK_OPTIONS: dict[str, Any] = {
+    # Only reading a remote input can fail in a way worth repeating (guardflow marks those errors
+    # retryable); drift or a failed suite is a result and is never retried.
+    "retries": 2,
+    "retry_delay_seconds": [10, 60],
+    "retry_condition_fn": retry_on_retryable_error,
+    # Results would be pickled into result storage; reports are small and live in artifacts.
+    "persist_result": False,
+    "cache_policy": NONE,
+}
+"""Options of every check task: retries of retryable errors only, nothing persisted or cached."""
+
+
+def check_policy(value: str) -> OnFailure:
+    """Validate an ``on_failure`` argument before the check runs.
+
+    Args:
+        value: The task's ``on_failure`` argument.
+
+    Returns:
+        The value, typed.
+
+    Raises:
+        ConfigurationError: The value is not ``fail``, ``warn`` or ``skip``.
+    """
+    if value not in _POLICIES:
+        raise ConfigurationError(f"on_failure must be one of {list(_POLICIES)}, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def apply_policy(policy: OnFailure, error: GuardflowError) -> str:
+    """Act on a failed check according to ``policy``; return the outcome when the task goes on.
+
+    Args:
+        policy: ``fail``, ``warn`` or ``skip``.
+        error: The core error describing the failed check (its message names columns and
+            expectations, never values).
+
+    Returns:
+        The line logged as a warning (for the summary artifact).
+
+    Raises:
+        GuardflowError: ``error`` itself, when the policy is ``fail`` (not retried).
+    """
+    if policy == "fail":
+        raise error
+    if policy == "skip":
+        line = f"{error} (on_failure='skip': downstream steps should skip)"
+    else:
+        line = f"{error} (on_failure='warn': the flow goes on)"
+    get_run_logger().warning("%s", line)
+    return line
+
+
+def name_list(names: Sequence[str], limit: int = 20) -> str:
+    """Join column (or expectation) names for a message, shortening long lists.
+
+    Args:
+        names: Names to list.
+        limit: How many to name before summarising the rest as ``and N more``.
+
+    Returns:
+        ``"a, b, c"`` or ``"a, b, ... and 12 more"``.
+    """
+    shown = ", ".join(names[:limit])
+    return f"{shown}, ... and {len(names) - limit} more" if len(names) > limit else shown
+
+
+def table_key(artifact_key: str | None) -> str | None:
+    """Return the key of the per-column table artifact that goes with a summary artifact."""
+    return f"{artifact_key}-columns" if artifact_key else None
+
+
+def markdown_table(title: str, rows: Sequence[tuple[str, Any]], notes: Sequence[str] = ()) -> str:
+    """Render a two-column markdown table under a heading, followed by note lines.
+
+    Args:
+        title: The heading.
+        rows: ``(name, value)`` pairs; ``None`` values show as empty cells.
+        notes: Paragraphs added after the table.
+
+    Returns:
+        The markdown text.
+    """
+    lines = [f"### {title}", "", "| | |", "|---|---|"]
+    lines += [f"| {name} | {'' if value is None else value} |" for name, value in rows]
+    for note in notes:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def report_link(uri: str | None) -> str | None:
+    """Return a markdown link to a written report, or ``None`` when there is none.
+
+    Args:
+        uri: A URL, an object-store URI (linked as is) or a local absolute path (``file://``).
+
+    Returns:
+        ``[uri](url)``, or ``None``.
+    """
+    if not uri:
+        return None
+    path = PurePosixPath(uri)
+    url = path.as_uri() if "://" not in uri and path.is_absolute() else uri
+    return f"[{uri}]({url})"
