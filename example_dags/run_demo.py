@@ -1,15 +1,22 @@
-"""Run the guardflow reference workflow on Airflow and on Prefect, against a local model server.
+"""Run the guardflow reference workflow on Airflow and on Prefect, against local servers.
 
 ``make demo`` runs this file in the Airflow environment. It:
 
 1. trains a tiny scikit-learn model and serves it with MLflow's real scoring server on 127.0.0.1;
-2. runs ``example_dags/airflow/guardflow_reference.py`` with ``dag.test()`` on a SQLite
-   Airflow home under ``.demo/airflow``;
-3. runs ``example_dags/prefect/guardflow_reference.py`` with the Prefect environment's
-   interpreter against an ephemeral Prefect server under ``.demo/prefect``;
-4. prints where the results went, then stops the model server.
+2. starts a real OpenBao dev server (Vault's API), stores the model server's bearer token at
+   ``secret/guardflow/inference`` (key ``token``) and creates a Vault token that may only read
+   that path;
+3. runs ``example_dags/airflow/guardflow_reference.py`` with ``dag.test()`` on a SQLite Airflow
+   home under ``.demo/airflow``, Vault reached through ``AIRFLOW_CONN_VAULT_DEFAULT``
+   (apache-airflow-providers-hashicorp's connection format);
+4. runs ``example_dags/prefect/guardflow_reference.py`` with the Prefect environment's
+   interpreter against an ephemeral Prefect server under ``.demo/prefect``, Vault reached
+   through ``VAULT_ADDR`` / ``VAULT_TOKEN``;
+5. runs both again on a drifted sample (``--simulate-drift``), which takes the drift branch:
+   an alert naming the drifted columns, and nothing scored (``--no-drift-run`` skips this);
+6. prints what happened (checks, drift branch, results), then stops both servers.
 
-Everything it writes stays under ``.demo/`` (delete it to start over).
+Everything it writes stays under ``.demo/`` (delete it to start over). No token is printed.
 """
 
 from __future__ import annotations
@@ -17,23 +24,70 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 from guardflow.testing.model_servers import MLflowModelServer
+from guardflow.testing.vault_server import VaultServer
 
 ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_DAG = ROOT / "example_dags" / "airflow" / "guardflow_reference.py"
+PREFECT_FLOW = ROOT / "example_dags" / "prefect" / "guardflow_reference.py"
+# Where the example workflows read the model server's token (KV v2 mount "secret").
+TOKEN_PATH = "guardflow/inference"
+READ_POLICY = f'path "secret/data/{TOKEN_PATH}" {{ capabilities = ["read"] }}'
+# Lines of the workflows' output that say what happened, gathered for the final summary.
+OUTCOME_MARKERS = (
+    "suite 'sample'",
+    "dataset: ",
+    "Drift branch taken:",
+    "ALERT:",
+    "Results:",
+)
+# Airflow's log lines end with the logger and source location: not needed in the summary.
+_LOG_CONTEXT = re.compile(r"\s+\[[\w.]+\](\s+\w+=\S+)*\s*$")
 
 
-def _run(step: str, cmd: list[str], env: dict[str, str]) -> None:
+def _run(step: str, cmd: list[str], env: dict[str, str]) -> list[str]:
+    """Run one step, echoing its output; return the lines that say what happened."""
     print(f"\n==> {step}", flush=True)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
-    if proc.returncode != 0:
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    outcome: list[str] = []
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        for marker in OUTCOME_MARKERS:
+            if marker in line:
+                outcome.append(_LOG_CONTEXT.sub("", line[line.index(marker) :].strip()))
+                break
+    if proc.wait() != 0:
         sys.exit(f"demo step failed: {step} (exit {proc.returncode})")
+    return outcome
 
 
-def _airflow_env(demo: Path, url: str) -> dict[str, str]:
+def _start_vault(demo: Path) -> tuple[VaultServer, str]:
+    """Start OpenBao, store the inference token, return the server and a read-only token."""
+    print("==> starting the local OpenBao (Vault API) dev server", flush=True)
+    vault = VaultServer(workdir=demo / "openbao")
+    vault.start()
+    # The demo model server accepts any token; a real one would check this bearer token.
+    vault.request(
+        "POST",
+        f"secret/data/{TOKEN_PATH}",
+        json={"data": {"token": f"demo-{secrets.token_urlsafe(18)}"}},
+    )
+    vault.write_policy("guardflow-inference-read", READ_POLICY)
+    reader = vault.create_token(["guardflow-inference-read"], ttl="2h")
+    print(f"    OpenBao ready at {vault.url}; inference token stored at secret/{TOKEN_PATH}")
+    return vault, reader
+
+
+def _airflow_env(demo: Path, url: str, vault_url: str, vault_token: str) -> dict[str, str]:
     host_port = url.split("://", 1)[1]
     host, port = host_port.split(":")
     conn = {
@@ -43,25 +97,52 @@ def _airflow_env(demo: Path, url: str) -> dict[str, str]:
         "schema": "http",
         "extra": {"protocol": "mlflow", "batch_size": 50, "concurrency": 2},
     }
+    vault_host, vault_port = vault_url.split("://", 1)[1].split(":")
+    vault_conn = {
+        "conn_type": "vault",  # apache-airflow-providers-hashicorp's format, read as is
+        "host": vault_host,
+        "port": int(vault_port),
+        "password": vault_token,
+        "extra": {"auth_type": "token", "kv_engine_version": 2},
+    }
     return os.environ | {
         "AIRFLOW_HOME": str(demo / "airflow" / "home"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags" / "airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_GUARDFLOW_INFERENCE_DEFAULT": json.dumps(conn),
+        "AIRFLOW_CONN_VAULT_DEFAULT": json.dumps(vault_conn),
         "GUARDFLOW_DEMO_DIR": str(demo),
         "GUARDFLOW_AUDIT_PATH": str(demo / "audit.jsonl"),
     }
 
 
-def _prefect_env(demo: Path, url: str) -> dict[str, str]:
+def _prefect_env(demo: Path, url: str, vault_url: str, vault_token: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     return env | {
         "PREFECT_HOME": str(demo / "prefect" / "home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "GUARDFLOW_ENDPOINT_URL": url,
+        "VAULT_ADDR": vault_url,
+        "VAULT_TOKEN": vault_token,
         "GUARDFLOW_DEMO_DIR": str(demo),
         "GUARDFLOW_AUDIT_PATH": str(demo / "audit.jsonl"),
     }
+
+
+def _print_results(demo: Path, outcomes: dict[str, list[str]]) -> None:
+    print("\n==> what happened")
+    for run, lines in outcomes.items():
+        print(f"    {run}:")
+        for line in lines:
+            print(f"        {line}")
+    print("\n==> results")
+    for path in sorted(demo.rglob("*")):
+        skipped = {"model-server", "home", "openbao", "audit.jsonl"}
+        wanted = {".parquet", ".jsonl", ".csv"}
+        parts = set(path.relative_to(demo).parts)
+        if path.is_file() and path.suffix in wanted and not skipped & parts:
+            print(f"    {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    print(f"    audit trail: {demo / 'audit.jsonl'}")
 
 
 def main() -> int:
@@ -71,45 +152,53 @@ def main() -> int:
     parser.add_argument("--demo-dir", default=str(ROOT / ".demo"), help="where outputs go")
     parser.add_argument("--skip-airflow", action="store_true")
     parser.add_argument("--skip-prefect", action="store_true")
+    parser.add_argument(
+        "--no-drift-run", action="store_true", help="skip the second run on a drifted sample"
+    )
     args = parser.parse_args()
+    if not args.skip_prefect and not args.prefect_python:
+        sys.exit("--prefect-python is required unless --skip-prefect is given")
     demo = Path(args.demo_dir).resolve()
     for home in ("airflow/home", "prefect/home"):
         # Prefect's SQLite database cannot be created in a folder that does not exist yet.
         (demo / home).mkdir(parents=True, exist_ok=True)
+    variants = [("sample", [])] + ([] if args.no_drift_run else [("drifted", ["--simulate-drift"])])
+    outcomes: dict[str, list[str]] = {}
 
     print("==> starting the local MLflow model server (10-20 s)", flush=True)
     server = MLflowModelServer(workdir=demo / "model-server")
     server.start()
+    vault: VaultServer | None = None
     try:
         print(f"    model server ready at {server.url}")
+        vault, vault_token = _start_vault(demo)
         if not args.skip_airflow:
-            env = _airflow_env(demo, server.url)
+            env = _airflow_env(demo, server.url, vault.url, vault_token)
             _run(
                 "airflow db migrate (SQLite)",
                 [sys.executable, "-m", "airflow", "db", "migrate"],
                 env,
             )
-            dag_file = ROOT / "example_dags" / "airflow" / "guardflow_reference.py"
-            _run(
-                "Airflow: guardflow_reference with dag.test()", [sys.executable, str(dag_file)], env
-            )
+            for name, flags in variants:
+                outcomes[f"Airflow, {name}"] = _run(
+                    f"Airflow: guardflow_reference with dag.test() on the {name} data",
+                    [sys.executable, str(AIRFLOW_DAG), *flags],
+                    env,
+                )
         if not args.skip_prefect:
-            if not args.prefect_python:
-                sys.exit("--prefect-python is required unless --skip-prefect is given")
-            flow_file = ROOT / "example_dags" / "prefect" / "guardflow_reference.py"
-            env = _prefect_env(demo, server.url)
-            _run("Prefect: guardflow_reference flow", [args.prefect_python, str(flow_file)], env)
+            env = _prefect_env(demo, server.url, vault.url, vault_token)
+            for name, flags in variants:
+                outcomes[f"Prefect, {name}"] = _run(
+                    f"Prefect: guardflow_reference flow on the {name} data",
+                    [args.prefect_python, str(PREFECT_FLOW), *flags],
+                    env,
+                )
     finally:
+        if vault is not None:
+            vault.stop()
         server.stop()
 
-    print("\n==> results")
-    for path in sorted(demo.rglob("*")):
-        skipped = {"model-server", "home", "audit.jsonl"}
-        wanted = {".parquet", ".jsonl", ".csv"}
-        parts = set(path.relative_to(demo).parts)
-        if path.is_file() and path.suffix in wanted and not skipped & parts:
-            print(f"    {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    print(f"    audit trail: {demo / 'audit.jsonl'}")
+    _print_results(demo, outcomes)
     return 0
 
 

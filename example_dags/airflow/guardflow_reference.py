@@ -1,24 +1,38 @@
-"""guardflow reference workflow on Airflow: ingest a sample dataset, score it, deliver the results.
+"""guardflow reference workflow on Airflow: ingest, check quality and drift, score, deliver.
 
 The full reference workflow is::
 
     ingest -> mask PII -> quality + drift checks -> inference on a model server
            -> human approval gate -> deliver -> audit trail of every step
 
-This first version runs ``ingest -> score -> deliver``. Each step is one task that passes file
-URIs on, never data, so later steps slot in between ``ingest`` and ``score`` (masking, checks) and
-between ``score`` and ``deliver`` (the approval gate) by rewiring the URIs in
-:func:`guardflow_reference`. Every guardflow step writes an audit event (``$GUARDFLOW_AUDIT_PATH``).
+This version runs::
 
+    ingest -> check_quality ------------------------------> score -> deliver
+           -> check_drift --(no drift)--------------------> score
+                          --(drift)--> alert_drift (and stop: score and deliver are skipped)
+
+- ``check_quality`` validates the landed file against ``example_dags/policies/sample_suite.yaml``
+  and fails the run when an expectation fails (nothing is scored from bad data);
+- ``check_drift`` compares it with the reference sample under
+  ``example_dags/policies/drift.yaml`` and follows ``score`` when the data did not drift, or
+  ``alert_drift`` when it did: the alert names the drifted columns, and scoring is skipped;
+- ``score`` sends the rows to the model server with a bearer token read from Vault at run time
+  (``token="vault://secret/guardflow/inference#token"`` through the ``vault_default`` connection):
+  the token is never in the DAG file, a template field, XCom or the logs.
+
+Each step passes file URIs on, never data, and writes an audit event (``$GUARDFLOW_AUDIT_PATH``).
 Files go under ``$GUARDFLOW_DEMO_DIR`` (default ``<tmp>/guardflow-demo``), one folder per DAG run.
-The model server comes from the ``guardflow_inference_default`` connection, e.g.::
+Connections (``make demo`` sets both)::
 
     export AIRFLOW_CONN_GUARDFLOW_INFERENCE_DEFAULT='{"conn_type": "guardflow_inference",
         "host": "http://127.0.0.1:5001", "extra": {"protocol": "mlflow"}}'
-    python example_dags/airflow/guardflow_reference.py
+    export AIRFLOW_CONN_VAULT_DEFAULT='{"conn_type": "vault", "host": "127.0.0.1",
+        "port": 8200, "password": "<vault token>", "extra": {"auth_type": "token"}}'
+    python example_dags/airflow/guardflow_reference.py [--simulate-drift]
 
-The sample features (``f0``..``f3``) are what the demo model expects: the tiny model served by
-``make demo`` and by the ``mlflow_model_server`` fixture of ``guardflow.testing``.
+``--simulate-drift`` (the ``simulate_drift`` param) lands a sample whose features moved, to show
+the drift branch. The sample features (``f0``..``f3``) are what the demo model expects: the tiny
+model served by ``make demo`` and by the ``mlflow_model_server`` fixture of ``guardflow.testing``.
 """
 
 from __future__ import annotations
@@ -28,10 +42,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
-from guardflow.samples import FEATURES, KEY_COLUMN, demo_dir, write_sample_csv
+from guardflow.samples import (
+    FEATURES,
+    KEY_COLUMN,
+    demo_dir,
+    write_reference_csv,
+    write_sample_csv,
+)
+from guardflow_airflow.operators.drift import DriftCheckBranchOperator
 from guardflow_airflow.operators.inference import InferenceOperator
+from guardflow_airflow.operators.quality import DataQualityOperator
+
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+QUALITY_SUITE = POLICIES / "sample_suite.yaml"
+DRIFT_POLICY = POLICIES / "drift.yaml"
+# KV v2 mount "secret", path "guardflow/inference", key "token"; resolved when `score` runs.
+INFERENCE_TOKEN = "vault://secret/guardflow/inference#token"
 
 
 def run_folder(run_id: str) -> Path:
@@ -40,20 +68,53 @@ def run_folder(run_id: str) -> Path:
 
 
 @task(multiple_outputs=True)
-def ingest(run_id: str | None = None) -> dict[str, str]:
-    """Land the sample dataset for this run and name the files the next steps write.
+def ingest(run_id: str | None = None, params: dict[str, Any] | None = None) -> dict[str, str]:
+    """Land this run's sample (and the reference sample, once) and name the files next steps write.
 
     Returns:
-        ``input_uri``, ``output_uri`` and ``dead_letter_uri`` for this run.
+        ``input_uri``, ``reference_uri``, ``output_uri`` and ``dead_letter_uri`` for this run.
     """
     folder = run_folder(run_id or "manual")
-    source = folder / "input.csv"
-    write_sample_csv(source)
+    source = write_sample_csv(
+        folder / "input.csv", drift=bool((params or {}).get("simulate_drift"))
+    )
+    # The data the model was validated on; in production a versioned dataset (or a saved
+    # guardflow.drift reference profile) rather than a file written here.
+    reference = demo_dir() / "reference" / "features.csv"
+    if not reference.exists():
+        write_reference_csv(reference)
     return {
         "input_uri": str(source),
+        "reference_uri": str(reference),
         "output_uri": str(folder / "scores.parquet"),
         "dead_letter_uri": str(folder / "scores.dead_letter.jsonl"),
     }
+
+
+@task
+def alert_drift(ti: Any = None) -> dict[str, Any]:
+    """Alert on drifted input and stop: ``check_drift`` skipped scoring and delivery.
+
+    A real pipeline would page the model owner here (Slack, e-mail, an incident); the demo
+    logs a warning naming the drifted columns.
+
+    Returns:
+        The drift verdict: drifted columns and share (statistics, never data values).
+    """
+    import logging
+
+    drift = ti.xcom_pull(task_ids="check_drift", key="drift_summary") if ti else {}
+    alert = {
+        "drifted_columns": drift.get("drifted_columns", []),
+        "drifted_share": drift.get("drifted_share"),
+        "reference_fingerprint": drift.get("reference_fingerprint"),
+    }
+    logging.getLogger("airflow.task").warning(
+        "ALERT: input drifted from the reference in %s (share %.2f); scoring skipped",
+        ", ".join(alert["drifted_columns"]) or "no column",
+        alert["drifted_share"] or 0.0,
+    )
+    return alert
 
 
 @task
@@ -86,11 +147,30 @@ def deliver(summary: dict[str, Any]) -> dict[str, Any]:
     catchup=False,
     tags=["guardflow", "example"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=5)},
+    params={
+        "simulate_drift": Param(
+            False, type="boolean", description="Land a drifted sample to show the drift branch."
+        )
+    },
     doc_md=__doc__,
 )
 def guardflow_reference() -> None:
-    """Ingest -> score on the model server -> deliver."""
+    """Ingest -> quality and drift checks -> score with a token from Vault -> deliver."""
     files = ingest()
+    check_quality = DataQualityOperator(
+        task_id="check_quality",
+        data_uri=files["input_uri"],
+        suite=str(QUALITY_SUITE),
+        on_failure="fail",
+    )
+    check_drift = DriftCheckBranchOperator(
+        task_id="check_drift",
+        reference_uri=files["reference_uri"],
+        current_uri=files["input_uri"],
+        config=str(DRIFT_POLICY),
+        follow_task_ids_if_drift="alert_drift",
+        follow_task_ids_if_no_drift="score",
+    )
     score = InferenceOperator(
         task_id="score",
         input_uri=files["input_uri"],
@@ -99,12 +179,27 @@ def guardflow_reference() -> None:
         key_column=KEY_COLUMN,
         input_columns=list(FEATURES),
         batch_size=50,
+        token=INFERENCE_TOKEN,
+        vault_conn_id="vault_default",
     )
+    check_quality >> score
+    check_drift >> [alert_drift(), score]
     deliver(score.output)
 
 
 reference_dag = guardflow_reference()
 
 
+def _print_outcome(dag_run: Any) -> None:
+    """Print which branch the run took: what ``make demo`` shows."""
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    branch = "alert_drift" if states.get("alert_drift") == "success" else "score"
+    print(f"Drift branch taken: {branch}")
+    print("Task states: " + ", ".join(f"{t}={s}" for t, s in sorted(states.items())))
+
+
 if __name__ == "__main__":
-    reference_dag.test()
+    import sys
+
+    drift = "--simulate-drift" in sys.argv[1:]
+    _print_outcome(reference_dag.test(run_conf={"simulate_drift": drift}))

@@ -1,25 +1,41 @@
-"""guardflow reference workflow on Prefect: ingest a sample dataset, score it, deliver the results.
+"""guardflow reference workflow on Prefect: ingest, check quality and drift, score, deliver.
 
 The full reference workflow is::
 
     ingest -> mask PII -> quality + drift checks -> inference on a model server
            -> human approval gate -> deliver -> audit trail of every step
 
-This first version runs ``ingest -> score -> deliver``. Each step is one task that passes file
-URIs on, never data, so later steps slot in between ``ingest`` and ``score`` (masking, checks) and
-between ``score`` and ``deliver`` (the approval gate) by rewiring the URIs in
-:func:`guardflow_reference`. Every guardflow step writes an audit event (``$GUARDFLOW_AUDIT_PATH``).
+This version runs::
 
+    ingest -> validate_data -> check_drift --(no drift)--> read_vault_secret -> run_inference
+                                                                              -> deliver
+                                           --(drift)-----> alert_drift (and stop)
+
+- ``validate_data`` checks the landed file against ``example_dags/policies/sample_suite.yaml``
+  and fails the run when an expectation fails (nothing is scored from bad data);
+- ``check_drift`` compares it with the reference sample under ``example_dags/policies/drift.yaml``
+  (``on_failure="skip"``: drift is not a failure, the flow branches on the report): on drift,
+  ``alert_drift`` names the drifted columns and the flow stops before scoring;
+- ``read_vault_secret`` reads the model server's bearer token from Vault (KV v2 mount ``secret``,
+  path ``guardflow/inference``, key ``token``) and ``run_inference`` sends it: the value never
+  appears in the flow's code, parameters, logs or results.
+
+Each step passes file URIs on, never data, and writes an audit event (``$GUARDFLOW_AUDIT_PATH``).
 Files go under ``$GUARDFLOW_DEMO_DIR`` (default ``<tmp>/guardflow-demo``), one folder per flow
 run. The model server is a saved ``InferenceEndpoint`` block when a block name is given (the
 ``endpoint_block`` parameter or ``$GUARDFLOW_ENDPOINT_BLOCK``), else the MLflow scoring server at
-``$GUARDFLOW_ENDPOINT_URL`` (default ``http://127.0.0.1:5001``)::
+``$GUARDFLOW_ENDPOINT_URL`` (default ``http://127.0.0.1:5001``). Vault is a saved
+``VaultCredentials`` block when named (``vault_block`` or ``$GUARDFLOW_VAULT_BLOCK``), else the
+standard ``VAULT_ADDR`` and ``VAULT_TOKEN`` (or ``VAULT_ROLE_ID`` + ``VAULT_SECRET_ID``)::
 
-    GUARDFLOW_ENDPOINT_URL=http://127.0.0.1:5001 python example_dags/prefect/guardflow_reference.py
+    VAULT_ADDR=http://127.0.0.1:8200 VAULT_TOKEN=... \\
+    GUARDFLOW_ENDPOINT_URL=http://127.0.0.1:5001 \\
+        python example_dags/prefect/guardflow_reference.py [--simulate-drift]
 
-The sample is the same as the Airflow example's: features ``f0``..``f3``, what the demo model
-expects (the tiny model served by ``make demo`` and by the ``mlflow_model_server`` fixture of
-``guardflow.testing``).
+``--simulate-drift`` (the ``simulate_drift`` parameter) lands a sample whose features moved, to
+show the drift branch. The sample is the same as the Airflow example's: features ``f0``..``f3``,
+what the demo model expects (the tiny model served by ``make demo`` and by the
+``mlflow_model_server`` fixture of ``guardflow.testing``).
 """
 
 from __future__ import annotations
@@ -32,12 +48,26 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from guardflow.samples import FEATURES, KEY_COLUMN, demo_dir, write_sample_csv
+from guardflow.drift import DriftReport
+from guardflow.samples import (
+    FEATURES,
+    KEY_COLUMN,
+    demo_dir,
+    write_reference_csv,
+    write_sample_csv,
+)
+from prefect_guardflow.drift import check_drift
 from prefect_guardflow.inference import InferenceEndpoint, run_inference
+from prefect_guardflow.quality import validate_data
+from prefect_guardflow.vault import VaultCredentials, read_vault_secret
 
 ENDPOINT_URL_ENV = "GUARDFLOW_ENDPOINT_URL"
 ENDPOINT_BLOCK_ENV = "GUARDFLOW_ENDPOINT_BLOCK"
+VAULT_BLOCK_ENV = "GUARDFLOW_VAULT_BLOCK"
 DEFAULT_ENDPOINT_URL = "http://127.0.0.1:5001"
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+QUALITY_SUITE = POLICIES / "sample_suite.yaml"
+DRIFT_POLICY = POLICIES / "drift.yaml"
 
 
 def endpoint(block_name: str | None = None) -> InferenceEndpoint:
@@ -49,21 +79,52 @@ def endpoint(block_name: str | None = None) -> InferenceEndpoint:
     return InferenceEndpoint(url=url, protocol="mlflow", batch_size=50, concurrency=2)
 
 
+def vault(block_name: str | None = None) -> VaultCredentials:
+    """Return how to reach Vault: a saved block when named, else the ``VAULT_*`` variables."""
+    name = block_name or os.environ.get(VAULT_BLOCK_ENV)
+    if name:
+        return VaultCredentials.load(name)
+    return VaultCredentials.from_env()
+
+
 # Steps pass URIs, never data, and persist nothing: results would be pickled into Prefect storage.
 @task(persist_result=False, cache_policy=NONE)
-def ingest(folder: str) -> dict[str, str]:
-    """Land the sample dataset for this run and name the files the next steps write.
+def ingest(folder: str, simulate_drift: bool = False) -> dict[str, str]:
+    """Land this run's sample (and the reference sample, once) and name the files next steps write.
 
     Returns:
-        ``input_uri``, ``output_uri`` and ``dead_letter_uri`` for this run.
+        ``input_uri``, ``reference_uri``, ``output_uri`` and ``dead_letter_uri`` for this run.
     """
-    source = Path(folder) / "input.csv"
-    write_sample_csv(source)
+    source = write_sample_csv(Path(folder) / "input.csv", drift=simulate_drift)
+    # The data the model was validated on; in production a versioned dataset (or a saved
+    # guardflow.drift reference profile) rather than a file written here.
+    reference = demo_dir() / "reference" / "features.csv"
+    if not reference.exists():
+        write_reference_csv(reference)
     return {
         "input_uri": str(source),
+        "reference_uri": str(reference),
         "output_uri": str(Path(folder) / "scores.parquet"),
         "dead_letter_uri": str(Path(folder) / "scores.dead_letter.jsonl"),
     }
+
+
+@task(persist_result=False, cache_policy=NONE)
+def alert_drift(report: DriftReport) -> dict[str, Any]:
+    """Alert on drifted input; the flow stops after this step, before scoring.
+
+    A real pipeline would page the model owner here (Slack, e-mail, an incident); the demo
+    logs a warning naming the drifted columns.
+
+    Returns:
+        The drift verdict: drifted columns and share (statistics, never data values).
+    """
+    get_run_logger().warning(
+        "ALERT: input drifted from the reference in %s (share %.2f); scoring skipped",
+        ", ".join(report.drifted_columns),
+        report.drifted_share,
+    )
+    return {"drifted_columns": report.drifted_columns, "drifted_share": report.drifted_share}
 
 
 @task(persist_result=False, cache_policy=NONE)
@@ -88,16 +149,39 @@ def deliver(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 @flow(name="guardflow-reference", persist_result=False)
-def guardflow_reference(endpoint_block: str | None = None) -> dict[str, Any]:
-    """Ingest -> score on the model server -> deliver.
+def guardflow_reference(
+    endpoint_block: str | None = None,
+    vault_block: str | None = None,
+    simulate_drift: bool = False,
+) -> dict[str, Any]:
+    """Ingest -> quality and drift checks -> score with a token from Vault -> deliver.
 
     Args:
         endpoint_block: Name of a saved ``InferenceEndpoint`` block to score on.
+        vault_block: Name of a saved ``VaultCredentials`` block to read the token with.
+        simulate_drift: Land a drifted sample, to show the drift branch.
 
     Returns:
-        The scoring summary (rows, failures, output URI, model version).
+        ``branch`` (``"score"`` or ``"alert_drift"``), the ``quality`` and ``drift`` results,
+        and ``scoring`` (the scoring summary, ``None`` when the drift branch stopped the flow).
     """
-    files = ingest(str(demo_dir() / "prefect" / str(flow_run.id or "manual")))
+    folder = demo_dir() / "prefect" / str(flow_run.id or "manual")
+    files = ingest(str(folder), simulate_drift)
+    quality = validate_data(files["input_uri"], str(QUALITY_SUITE), on_failure="fail")
+    report = check_drift(
+        files["reference_uri"], files["input_uri"], config=str(DRIFT_POLICY), on_failure="skip"
+    )
+    result: dict[str, Any] = {
+        "quality": quality.to_dict(),
+        "drift": report.cli_dict(),
+        "scoring": None,
+    }
+    if report.dataset_drift:
+        alert_drift(report)
+        return {"branch": "alert_drift", **result}
+    token = read_vault_secret(
+        "guardflow/inference", key="token", mount="secret", credentials=vault(vault_block)
+    )
     summary = run_inference(
         files["input_uri"],
         files["output_uri"],
@@ -105,12 +189,21 @@ def guardflow_reference(endpoint_block: str | None = None) -> dict[str, Any]:
         key_column=KEY_COLUMN,
         input_columns=list(FEATURES),
         dead_letter=files["dead_letter_uri"],
+        token=token,
     )
-    return deliver(summary)
+    return {"branch": "score", **result, "scoring": deliver(summary)}
 
 
 if __name__ == "__main__":
-    result = guardflow_reference()
-    print(f"Scored {result['succeeded']} of {result['rows']} rows -> {result['output_uri']}")
-    if result["failed"]:
-        print(f"{result['failed']} rows failed -> {result['dead_letter_uri']}")
+    import sys
+
+    outcome = guardflow_reference(simulate_drift="--simulate-drift" in sys.argv[1:])
+    print(f"Drift branch taken: {outcome['branch']}")
+    if outcome["branch"] == "alert_drift":
+        drifted = [c["column"] for c in outcome["drift"]["columns"] if c["drifted"]]
+        print(f"Drifted columns: {', '.join(drifted)}; nothing was scored")
+    else:
+        scored = outcome["scoring"]
+        print(f"Scored {scored['succeeded']} of {scored['rows']} rows -> {scored['output_uri']}")
+        if scored["failed"]:
+            print(f"{scored['failed']} rows failed -> {scored['dead_letter_uri']}")
