@@ -148,7 +148,8 @@ def get_provider_info() -> dict[str, Any]:
         "description": (
             "Guardrailed AI steps for Airflow: batched, retried, resumable inference calls to "
             "model servers (MLflow, Open Inference Protocol v2, BentoML, OpenAI-compatible), "
-            "with an audit event for every step."
+            "credentials from Vault or OpenBao, drift checks compatible with Evidently and "
+            "Great Expectations suites, with an audit event for every step."
         ),
         "integrations": [
             {
