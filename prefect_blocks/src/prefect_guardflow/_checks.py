@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import Any, Literal, get_args
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.cache_policies import NONE
 
-from guardflow.errors import ConfigurationError, GuardflowError
+from guardflow.checks import OnFailure, name_list, validate_on_failure
+from guardflow.errors import GuardflowError
 from prefect_guardflow._runtime import retry_on_retryable_error
 
 __all__ = [
@@ -29,12 +30,6 @@ __all__ = [
     "report_link",
     "table_key",
 ]
-
-OnFailure = Literal["fail", "warn", "skip"]
-"""What a check task does when the check fails: raise, warn, or tell downstream to skip."""
-
-_POLICIES: tuple[str, ...] = get_args(OnFailure)
-
 
 TASK_OPTIONS: dict[str, Any] = {
     # Only reading a remote input can fail in a way worth repeating (guardflow marks those errors
@@ -50,20 +45,12 @@ TASK_OPTIONS: dict[str, Any] = {
 
 
 def check_policy(value: str) -> OnFailure:
-    """Validate an ``on_failure`` argument before the check runs.
-
-    Args:
-        value: The task's ``on_failure`` argument.
-
-    Returns:
-        The value, typed.
+    """Validate an ``on_failure`` argument before the check runs (see :mod:`guardflow.checks`).
 
     Raises:
         ConfigurationError: The value is not ``fail``, ``warn`` or ``skip``.
     """
-    if value not in _POLICIES:
-        raise ConfigurationError(f"on_failure must be one of {list(_POLICIES)}, not {value!r}")
-    return value  # type: ignore[return-value]
+    return validate_on_failure(value)
 
 
 def apply_policy(policy: OnFailure, error: GuardflowError) -> str:
@@ -88,20 +75,6 @@ def apply_policy(policy: OnFailure, error: GuardflowError) -> str:
         line = f"{error} (on_failure='warn': the flow goes on)"
     get_run_logger().warning("%s", line)
     return line
-
-
-def name_list(names: Sequence[str], limit: int = 20) -> str:
-    """Join column (or expectation) names for a message, shortening long lists.
-
-    Args:
-        names: Names to list.
-        limit: How many to name before summarising the rest as ``and N more``.
-
-    Returns:
-        ``"a, b, c"`` or ``"a, b, ... and 12 more"``.
-    """
-    shown = ", ".join(names[:limit])
-    return f"{shown}, ... and {len(names) - limit} more" if len(names) > limit else shown
 
 
 def table_key(artifact_key: str | None) -> str | None:

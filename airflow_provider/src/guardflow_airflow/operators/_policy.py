@@ -9,19 +9,16 @@ marks the task skipped so that its downstream tasks (default trigger rule) are s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
+
+from guardflow.checks import OnFailure, name_list, validate_on_failure
 
 if TYPE_CHECKING:
     from guardflow.errors import GuardflowError
 
 __all__ = ["OnFailure", "apply_policy", "check_policy", "name_list", "task_ids"]
-
-OnFailure = Literal["fail", "warn", "skip"]
-"""What a check operator does when the check fails: fail the task, warn, or skip downstream."""
-
-_POLICIES: tuple[str, ...] = get_args(OnFailure)
 
 
 def check_policy(value: str) -> OnFailure:
@@ -34,25 +31,15 @@ def check_policy(value: str) -> OnFailure:
         The value, typed.
 
     Raises:
-        ValueError: The value is not ``fail``, ``warn`` or ``skip``.
+        ValueError: The value is not ``fail``, ``warn`` or ``skip`` (Airflow's convention for a
+            bad operator argument, so the DAG fails to import with the reason).
     """
-    if value not in _POLICIES:
-        raise ValueError(f"on_failure must be one of {list(_POLICIES)}, not {value!r}")
-    return value  # type: ignore[return-value]
+    from guardflow.errors import ConfigurationError
 
-
-def name_list(names: list[str], limit: int = 20) -> str:
-    """Join column (or expectation) names for a message, shortening long lists.
-
-    Args:
-        names: Names to list.
-        limit: How many to name before summarising the rest as ``and N more``.
-
-    Returns:
-        ``"a, b, c"`` or ``"a, b, ... and 12 more"``.
-    """
-    shown = ", ".join(names[:limit])
-    return f"{shown}, ... and {len(names) - limit} more" if len(names) > limit else shown
+    try:
+        return validate_on_failure(value)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def apply_policy(policy: OnFailure, error: GuardflowError, *, log: Any) -> None:
