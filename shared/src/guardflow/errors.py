@@ -6,7 +6,8 @@ what to do about it; context is passed keyword-only and never holds raw data, se
 ```
 GuardflowError
 ├── ConfigurationError            bad policy, endpoint or argument; fix the configuration
-│   └── MissingExtraError         an optional dependency is not installed; pip install the extra
+│   ├── MissingExtraError         an optional dependency is not installed; pip install the extra
+│   └── PIIPolicyError            a PII policy is invalid or needs what was not given (a Vault)
 ├── InputDataError                input missing, unreadable, empty or of the wrong shape
 │   └── DriftInputError           drift inputs empty, all-null, mismatched or of unusable types
 ├── OutputWriteError              an output could not be written atomically
@@ -14,6 +15,8 @@ GuardflowError
 │   └── DriftDetectedError        the dataset drifted (carries the DriftReport as .report)
 ├── DataQualityError              a data-quality suite failed (carries the QualitySummary)
 ├── TrackingError                 results could not be logged to the MLflow tracking server
+├── PIIError                      PII masking or scanning could not run
+│   └── PIIFoundError             a scan found PII where the policy allows none (carries .report)
 ├── SecretsError                  anything that went wrong reading secrets from Vault / OpenBao
 │   ├── VaultUnreachableError     the server could not be reached (retryable)
 │   ├── VaultSealedError          the server is sealed; unseal it (retryable)
@@ -57,6 +60,9 @@ __all__ = [
     "MalformedResponseError",
     "MissingExtraError",
     "OutputWriteError",
+    "PIIError",
+    "PIIFoundError",
+    "PIIPolicyError",
     "SecretEngineNotMountedError",
     "SecretKeyMissingError",
     "SecretNotFoundError",
@@ -418,3 +424,30 @@ class TrackingError(GuardflowError):
     ) -> None:
         super().__init__(message, retryable=retryable)
         self.tracking_uri = tracking_uri
+
+
+# --- PII (guardflow.pii) -------------------------------------------------------------------------
+
+
+class PIIError(GuardflowError):
+    """PII masking or scanning could not run, or found PII (see :class:`PIIFoundError`)."""
+
+
+class PIIFoundError(PIIError):
+    """A scan found PII of types the policy does not allow; raised by ``fail`` scan policies.
+
+    Args:
+        report: The :class:`guardflow.pii.PIIReport` of the scan: counts, never values.
+    """
+
+    def __init__(self, message: str, *, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Orchestrators pickle failed states; keep the keyword-only report through the trip.
+        return (functools.partial(type(self), report=self.report), (self.message,))
+
+
+class PIIPolicyError(ConfigurationError):
+    """A PII policy is invalid, or needs something that was not given (a Vault client, a key)."""

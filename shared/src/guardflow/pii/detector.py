@@ -1,0 +1,219 @@
+"""The detection engine: vectorised candidate pass, validators, context, overlap resolution.
+
+:meth:`Detector.detect_many` runs each entity type's candidate regex once over the whole column
+with polars (Rust ``regex``: linear time, no backtracking), so only rows that hold a candidate
+reach Python. On those rows the same patterns run with :mod:`re` to get offsets (polars gives
+matches, not positions), the checks in :mod:`guardflow.pii._checks` validate each match, the
+context rules adjust its score, and overlaps are resolved: validated specific types first, then
+the longer span, then the higher score, then type priority. Offsets are Python ``str`` indices,
+i.e. Unicode code points.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from guardflow.pii._checks import CHECKS, Check
+from guardflow.pii._context import context_delta
+from guardflow.pii._patterns import PATTERNS, PRIORITY, TIER, PatternSpec
+from guardflow.pii.entities import NER_TYPES, PATTERN_TYPES, Entity, EntityType
+
+__all__ = ["Detector", "detect"]
+
+#: Below this many texts the polars pre-pass costs more than it saves.
+_VECTOR_MIN_ROWS = 32
+
+_Compiled = tuple[PatternSpec, "re.Pattern[str]", Check]
+
+
+class Detector:
+    """Finds PII entities in text: e-mails, phones, cards, IBANs, SSNs, IPs, URLs, MACs, ...
+
+    Args:
+        entities: Types to detect; ``None`` means every pattern type (plus the NER types when
+            ``ner`` is true). NER types are ignored unless ``ner`` is true.
+        context: Apply context-word rules (a nearby "ssn", "phone", "card"... raises a
+            candidate's score, "order", "invoice", "version"... lowers it). Without context,
+            weak shapes (bare 9-digit SSNs, local-format phone numbers) never reach the default
+            ``min_score``.
+        ner: Also run the NER stage (Presidio + spaCy, ``ner`` extra) for PERSON, LOCATION and
+            ORGANIZATION.
+        min_score: Entities scoring below this are dropped.
+
+    Examples:
+        >>> d = Detector([EntityType.US_SSN, EntityType.CREDIT_CARD])
+        >>> text = "SSN 123-45-6780, card 4111 1111 1111 1111"
+        >>> [(e.type.value, text[e.start : e.end]) for e in d.detect(text)]
+        [('US_SSN', '123-45-6780'), ('CREDIT_CARD', '4111 1111 1111 1111')]
+    """
+
+    def __init__(
+        self,
+        entities: Iterable[EntityType] | None = None,
+        *,
+        context: bool = True,
+        ner: bool = False,
+        min_score: float = 0.5,
+    ) -> None:
+        if entities is None:
+            chosen = set(PATTERN_TYPES) | (set(NER_TYPES) if ner else set())
+        else:
+            chosen = {EntityType(e) for e in entities}
+        self.entities: frozenset[EntityType] = frozenset(chosen)
+        self.context = context
+        self.ner = ner and bool(self.entities & set(NER_TYPES))
+        self.min_score = min_score
+        self._compiled: list[_Compiled] = [
+            (spec, re.compile(spec.regex), CHECKS[spec.name])
+            for spec in PATTERNS
+            if spec.type in self.entities
+        ]
+        # One prefilter regex per type: the alternation of its shapes.
+        by_type: dict[EntityType, list[str]] = {}
+        for spec, _, _ in self._compiled:
+            by_type.setdefault(spec.type, []).append(f"(?:{spec.prefilter or spec.regex})")
+        self._prefilter: dict[EntityType, str] = {t: "|".join(r) for t, r in by_type.items()}
+
+    def __repr__(self) -> str:
+        names = ",".join(sorted(t.value for t in self.entities))
+        return (
+            f"Detector(entities=[{names}], context={self.context}, ner={self.ner}, "
+            f"min_score={self.min_score})"
+        )
+
+    def detect(self, text: str | None) -> list[Entity]:
+        """Return the entities in ``text``, sorted by start, non-overlapping.
+
+        Args:
+            text: The text; ``None`` or empty gives ``[]``.
+
+        Returns:
+            Entities with code-point offsets into ``text``.
+        """
+        return self.detect_many([text])[0]
+
+    def detect_many(self, texts: Sequence[str | None]) -> list[list[Entity]]:
+        """Return the entities of each text (the vectorised path for a column).
+
+        Args:
+            texts: Texts; ``None`` and empty strings give ``[]``.
+
+        Returns:
+            One sorted, non-overlapping entity list per input, in input order. The result is
+            the same as ``[self.detect(t) for t in texts]``.
+        """
+        results: list[list[Entity]] = [[] for _ in texts]
+        rows = [i for i, t in enumerate(texts) if isinstance(t, str) and t]
+        if not rows:
+            return results
+        if self._compiled:
+            for i, active in zip(rows, self._candidate_types(texts, rows), strict=True):
+                if active:
+                    text = texts[i]
+                    assert text is not None
+                    results[i] = self._scan(text, active)
+        if self.ner:
+            self._merge_ner(texts, rows, results)
+        return results
+
+    def _candidate_types(
+        self, texts: Sequence[str | None], rows: list[int]
+    ) -> list[frozenset[EntityType]]:
+        """For each row, the types whose prefilter matches (polars for columns, else all)."""
+        all_types = frozenset(self._prefilter)
+        if len(rows) < _VECTOR_MIN_ROWS:
+            return [all_types] * len(rows)
+        from guardflow._optional import require
+
+        pl = require("polars", "pii")
+        series = pl.Series("t", [texts[i] for i in rows], dtype=pl.String)
+        frame = pl.DataFrame({"t": series}).select(
+            [pl.col("t").str.contains(rx).alias(t.value) for t, rx in self._prefilter.items()]
+        )
+        types = [EntityType(c) for c in frame.columns]
+        cols = [frame.get_column(c).to_list() for c in frame.columns]
+        out: list[frozenset[EntityType]] = []
+        for r in range(len(rows)):
+            out.append(frozenset(t for t, col in zip(types, cols, strict=True) if col[r]))
+        return out
+
+    def _scan(self, text: str, active: frozenset[EntityType]) -> list[Entity]:
+        """Find, validate, score and resolve candidates in one text."""
+        found: list[Entity] = []
+        for spec, pattern, check in self._compiled:
+            if spec.type not in active:
+                continue
+            for m in pattern.finditer(text):
+                for start, end, base in check(text, m.start(), m.end(), spec.score):
+                    score = base
+                    if self.context:
+                        score += context_delta(text, start, end, spec.type)
+                    score = round(min(1.0, max(0.0, score)), 4)
+                    if score >= self.min_score and end > start:
+                        found.append(Entity(spec.type, start, end, score))
+        return _resolve(found)
+
+    def _merge_ner(
+        self, texts: Sequence[str | None], rows: list[int], results: list[list[Entity]]
+    ) -> None:
+        """Add NER entities that do not overlap a pattern entity."""
+        from guardflow.pii._ner import ner_entities
+
+        batch: list[str] = [t for t in (texts[i] for i in rows) if t is not None]
+        for i, ner_found in zip(rows, ner_entities(batch), strict=True):
+            extra = [e for e in ner_found if e.type in self.entities and e.score >= self.min_score]
+            if extra:
+                results[i] = _resolve(results[i] + extra)
+
+
+def _resolve(found: list[Entity]) -> list[Entity]:
+    """Keep non-overlapping entities: tier, then length, then score, then priority."""
+    if len(found) < 2:
+        return found
+    ranked = sorted(
+        set(found),
+        key=lambda e: (-TIER[e.type], -(e.end - e.start), -e.score, -PRIORITY[e.type], e.start),
+    )
+    kept: list[Entity] = []
+    for e in ranked:
+        if all(e.end <= k.start or e.start >= k.end for k in kept):
+            kept.append(e)
+    kept.sort(key=lambda e: (e.start, e.end))
+    return kept
+
+
+def detect(
+    text: str | None,
+    *,
+    entities: Iterable[EntityType] | None = None,
+    context: bool = True,
+    min_score: float = 0.5,
+) -> list[Entity]:
+    """Detect entities in one text with a :class:`Detector` of the given settings.
+
+    Args:
+        text: The text (``None`` or empty gives ``[]``).
+        entities: Types to detect (default: every pattern type).
+        context: Apply context-word rules.
+        min_score: Minimum score kept.
+
+    Returns:
+        Sorted, non-overlapping entities with code-point offsets.
+
+    Examples:
+        >>> [e.type.value for e in detect("from 10.0.0.1 to jane@example.org")]
+        ['IP_ADDRESS', 'EMAIL_ADDRESS']
+    """
+    return _default(entities, context, min_score).detect(text)
+
+
+_CACHE: dict[tuple[frozenset[EntityType] | None, bool, float], Detector] = {}
+
+
+def _default(entities: Iterable[EntityType] | None, context: bool, min_score: float) -> Detector:
+    key = (None if entities is None else frozenset(entities), context, min_score)
+    detector = _CACHE.get(key)
+    if detector is None:
+        detector = _CACHE[key] = Detector(key[0], context=context, min_score=min_score)
+    return detector
