@@ -68,6 +68,7 @@ def test_every_provider_module_is_found() -> None:
     assert "guardflow_airflow.operators.inference" in modules
     assert "guardflow_airflow.operators.drift" in modules
     assert "guardflow_airflow.operators.quality" in modules
+    assert "guardflow_airflow.operators.pii" in modules
     assert "guardflow_airflow.links" in modules
 
 

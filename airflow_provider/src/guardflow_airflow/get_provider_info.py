@@ -26,6 +26,7 @@ PROTOCOLS = ["mlflow", "v2", "bentoml", "openai", "openai-embeddings", "json"]
 
 _INTEGRATION = "guardflow Inference"
 _CHECKS_INTEGRATION = "guardflow Drift and Quality"
+_PII_INTEGRATION = "guardflow PII"
 
 # --- Vault (guardflow_airflow.hooks.vault) ---
 VAULT_CONN_TYPE = "guardflow_vault"
@@ -148,8 +149,9 @@ def get_provider_info() -> dict[str, Any]:
         "description": (
             "Guardrailed AI steps for Airflow: batched, retried, resumable inference calls to "
             "model servers (MLflow, Open Inference Protocol v2, BentoML, OpenAI-compatible), "
-            "credentials from Vault or OpenBao, drift checks compatible with Evidently and "
-            "Great Expectations suites, with an audit event for every step."
+            "credentials from Vault or OpenBao, PII masking and scanning, drift checks "
+            "compatible with Evidently and Great Expectations suites, with an audit event for "
+            "every step."
         ),
         "integrations": [
             {
@@ -162,6 +164,8 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": _CHECKS_INTEGRATION,
                 "tags": ["data-quality", "data-drift", "machine-learning"],
             },
+            # --- PII masking and scanning (issue 4) ---
+            {"integration-name": _PII_INTEGRATION, "tags": ["security", "data-quality"]},
         ],
         "operators": [
             {
@@ -174,6 +178,10 @@ def get_provider_info() -> dict[str, Any]:
                     "guardflow_airflow.operators.drift",
                     "guardflow_airflow.operators.quality",
                 ],
+            },
+            {
+                "integration-name": _PII_INTEGRATION,
+                "python-modules": ["guardflow_airflow.operators.pii"],
             },
         ],
         "extra-links": ["guardflow_airflow.links.DriftReportLink"],

@@ -12,6 +12,7 @@ Examples:
 from __future__ import annotations
 
 from prefect_guardflow.inference import InferenceEndpoint, arun_inference, run_inference
+from prefect_guardflow.pii import amask_pii, ascan_pii, mask_pii, scan_pii
 from prefect_guardflow.vault import (
     VaultCredentials,
     VaultSecret,
@@ -23,8 +24,12 @@ __all__ = [
     "InferenceEndpoint",
     "VaultCredentials",
     "VaultSecret",
+    "amask_pii",
     "aread_vault_secret",
     "arun_inference",
+    "ascan_pii",
+    "mask_pii",
     "read_vault_secret",
     "run_inference",
+    "scan_pii",
 ]

@@ -7,6 +7,7 @@ Subcommands live in their own modules and register themselves on the parser:
 - ``guardflow drift REFERENCE CURRENT [--engine native|evidently] [--format json|text]``: check
   data drift.
 - ``guardflow quality DATA --suite SUITE [--format json|text]``: run an expectation suite.
+- ``guardflow pii detect|mask|scan ...``: detect, mask or scan personal data in files.
 - ``guardflow version``: print the installed version.
 
 Exit codes: 0 success, 1 the step failed (e.g. too many rows failed), 2 bad usage or
@@ -15,6 +16,8 @@ configuration, 3 the model server is not ready.
 failed or permission denied.
 ``drift`` / ``quality``: 0 no drift / suite passed, 1 drift detected / suite failed, 2 bad
 input or configuration (any error).
+``pii``: 0 ok, 1 PII found where the policy does not allow it (``scan``), 2 bad input or
+configuration; Vault failures 3 and 4 as for ``secrets``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Sequence
 from guardflow import __version__
 from guardflow.cli import drift as drift_cli
 from guardflow.cli import infer
+from guardflow.cli import pii as pii_cli
 from guardflow.cli import quality as quality_cli
 from guardflow.cli import secrets as secrets_cli
 from guardflow.errors import (
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift_cli.register(sub)
     quality_cli.register(sub)
     secrets_cli.register(sub)
+    pii_cli.register(sub)
     return parser
 
 

@@ -212,6 +212,15 @@ class PIIPolicy(BaseModel):
         used.update(rule.action for rule in self.columns.values() if rule.action is not None)
         return used
 
+    def needs_vault(self) -> bool:
+        """Whether applying the policy needs a Vault client.
+
+        Returns:
+            ``True`` when an action is ``tokenize`` (Vault transit) or the hash key is a
+            ``vault://`` reference (``hash_key_ref``).
+        """
+        return Action.TOKENIZE in self.used_actions() or self.hash_key_ref is not None
+
     def allowed(self, column: str) -> set[EntityType]:
         """Types a scan allows in ``column`` (``allow``; ``"*"`` applies to every column)."""
         return set(self.allow.get(column, [])) | set(self.allow.get("*", []))

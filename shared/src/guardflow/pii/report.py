@@ -64,6 +64,24 @@ class PIIReport(BaseModel):
             totals.update(types)
         return dict(sorted(totals.items()))
 
+    def headline(self) -> str:
+        """One line for a task log: rows scanned and touched, entities per column and type.
+
+        Examples:
+            >>> PIIReport(counts={"note": {"EMAIL_ADDRESS": 2}}, rows_scanned=5).headline()
+            'PII report: 5 rows scanned, 0 touched, 2 entities: note.EMAIL_ADDRESS=2'
+        """
+        parts = [
+            f"{column}.{kind}={n}"
+            for column, types in sorted(self.counts.items())
+            for kind, n in sorted(types.items())
+            if n
+        ]
+        return (
+            f"PII report: {self.rows_scanned} rows scanned, {self.rows_touched} touched, "
+            f"{self.total} entities" + (f": {', '.join(parts)}" if parts else "")
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
         return self.model_dump(mode="json")
