@@ -4,8 +4,9 @@
 
 1. trains a tiny scikit-learn model and serves it with MLflow's real scoring server on 127.0.0.1;
 2. starts a real OpenBao dev server (Vault's API), stores the model server's bearer token at
-   ``secret/guardflow/inference`` (key ``token``) and creates a Vault token that may only read
-   that path;
+   ``secret/guardflow/inference`` (key ``token``) and the PII step's hash key at
+   ``secret/guardflow/pii`` (key ``hash_key``), and creates a Vault token that may only read
+   those two paths;
 3. runs ``example_dags/airflow/guardflow_reference.py`` with ``dag.test()`` on a SQLite Airflow
    home under ``.demo/airflow``, Vault reached through ``AIRFLOW_CONN_VAULT_DEFAULT``
    (apache-airflow-providers-hashicorp's connection format);
@@ -14,7 +15,7 @@
    through ``VAULT_ADDR`` / ``VAULT_TOKEN``;
 5. runs both again on a drifted sample (``--simulate-drift``), which takes the drift branch:
    an alert naming the drifted columns, and nothing scored (``--no-drift-run`` skips this);
-6. prints what happened (checks, drift branch, results), then stops both servers.
+6. prints what happened (PII masked, checks, drift branch, results), then stops both servers.
 
 Everything it writes stays under ``.demo/`` (delete it to start over). No token is printed.
 """
@@ -38,9 +39,14 @@ AIRFLOW_DAG = ROOT / "example_dags" / "airflow" / "guardflow_reference.py"
 PREFECT_FLOW = ROOT / "example_dags" / "prefect" / "guardflow_reference.py"
 # Where the example workflows read the model server's token (KV v2 mount "secret").
 TOKEN_PATH = "guardflow/inference"
-READ_POLICY = f'path "secret/data/{TOKEN_PATH}" {{ capabilities = ["read"] }}'
+PII_KEY_PATH = "guardflow/pii"
+READ_POLICY = "\n".join(
+    f'path "secret/data/{path}" {{ capabilities = ["read"] }}'
+    for path in (TOKEN_PATH, PII_KEY_PATH)
+)
 # Lines of the workflows' output that say what happened, gathered for the final summary.
 OUTCOME_MARKERS = (
+    "PII report:",
     "suite 'sample'",
     "dataset: ",
     "Drift branch taken:",
@@ -81,9 +87,18 @@ def _start_vault(demo: Path) -> tuple[VaultServer, str]:
         f"secret/data/{TOKEN_PATH}",
         json={"data": {"token": f"demo-{secrets.token_urlsafe(18)}"}},
     )
+    # The key of the PII step's keyed hash: whoever holds it can test guesses against the hashes.
+    vault.request(
+        "POST",
+        f"secret/data/{PII_KEY_PATH}",
+        json={"data": {"hash_key": secrets.token_urlsafe(32)}},
+    )
     vault.write_policy("guardflow-inference-read", READ_POLICY)
     reader = vault.create_token(["guardflow-inference-read"], ttl="2h")
-    print(f"    OpenBao ready at {vault.url}; inference token stored at secret/{TOKEN_PATH}")
+    print(
+        f"    OpenBao ready at {vault.url}; inference token stored at secret/{TOKEN_PATH}, "
+        f"PII hash key at secret/{PII_KEY_PATH}"
+    )
     return vault, reader
 
 

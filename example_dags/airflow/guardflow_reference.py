@@ -1,4 +1,4 @@
-"""guardflow reference workflow on Airflow: ingest, check quality and drift, score, deliver.
+"""guardflow reference workflow on Airflow: ingest, mask PII, check quality and drift, score.
 
 The full reference workflow is::
 
@@ -7,10 +7,15 @@ The full reference workflow is::
 
 This version runs::
 
-    ingest -> check_quality ------------------------------> score -> deliver
-           -> check_drift --(no drift)--------------------> score
-                          --(drift)--> alert_drift (and stop: score and deliver are skipped)
+    ingest -> mask_pii -> check_quality -------------------> score -> deliver
+                       -> check_drift --(no drift)---------> score
+                                      --(drift)--> alert_drift (and stop: no score, no deliver)
 
+- ``mask_pii`` masks the landed file before any other step reads it, under
+  ``example_dags/policies/pii.yaml``: the ``email`` column becomes a keyed hash (the key is read
+  from Vault, ``vault://secret/guardflow/pii#hash_key``) and e-mail addresses, phone numbers and
+  card numbers in the free-text ``note`` column become ``<TYPE>``; its report (counts only) goes
+  to XCom;
 - ``check_quality`` validates the landed file against ``example_dags/policies/sample_suite.yaml``
   and fails the run when an expectation fails (nothing is scored from bad data);
 - ``check_drift`` compares it with the reference sample under
@@ -26,6 +31,7 @@ Connections (``make demo`` sets both)::
 
     export AIRFLOW_CONN_GUARDFLOW_INFERENCE_DEFAULT='{"conn_type": "guardflow_inference",
         "host": "http://127.0.0.1:5001", "extra": {"protocol": "mlflow"}}'
+    # Vault holds secret/guardflow/inference (key token) and secret/guardflow/pii (key hash_key)
     export AIRFLOW_CONN_VAULT_DEFAULT='{"conn_type": "vault", "host": "127.0.0.1",
         "port": 8200, "password": "<vault token>", "extra": {"auth_type": "token"}}'
     python example_dags/airflow/guardflow_reference.py [--simulate-drift]
@@ -48,16 +54,18 @@ from guardflow.samples import (
     FEATURES,
     KEY_COLUMN,
     demo_dir,
+    write_landed_csv,
     write_reference_csv,
-    write_sample_csv,
 )
 from guardflow_airflow.operators.drift import DriftCheckBranchOperator
 from guardflow_airflow.operators.inference import InferenceOperator
+from guardflow_airflow.operators.pii import PIIMaskOperator
 from guardflow_airflow.operators.quality import DataQualityOperator
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 QUALITY_SUITE = POLICIES / "sample_suite.yaml"
 DRIFT_POLICY = POLICIES / "drift.yaml"
+PII_POLICY = POLICIES / "pii.yaml"
 # KV v2 mount "secret", path "guardflow/inference", key "token"; resolved when `score` runs.
 INFERENCE_TOKEN = "vault://secret/guardflow/inference#token"
 
@@ -72,11 +80,12 @@ def ingest(run_id: str | None = None, params: dict[str, Any] | None = None) -> d
     """Land this run's sample (and the reference sample, once) and name the files next steps write.
 
     Returns:
-        ``input_uri``, ``reference_uri``, ``output_uri`` and ``dead_letter_uri`` for this run.
+        ``landed_uri`` (personal data: read only by ``mask_pii``), ``input_uri`` (the masked
+        copy every later step reads), ``reference_uri``, ``output_uri`` and ``dead_letter_uri``.
     """
     folder = run_folder(run_id or "manual")
-    source = write_sample_csv(
-        folder / "input.csv", drift=bool((params or {}).get("simulate_drift"))
+    landed = write_landed_csv(
+        folder / "landed.csv", drift=bool((params or {}).get("simulate_drift"))
     )
     # The data the model was validated on; in production a versioned dataset (or a saved
     # guardflow.drift reference profile) rather than a file written here.
@@ -84,7 +93,8 @@ def ingest(run_id: str | None = None, params: dict[str, Any] | None = None) -> d
     if not reference.exists():
         write_reference_csv(reference)
     return {
-        "input_uri": str(source),
+        "landed_uri": str(landed),
+        "input_uri": str(folder / "input.csv"),
         "reference_uri": str(reference),
         "output_uri": str(folder / "scores.parquet"),
         "dead_letter_uri": str(folder / "scores.dead_letter.jsonl"),
@@ -155,8 +165,15 @@ def deliver(summary: dict[str, Any]) -> dict[str, Any]:
     doc_md=__doc__,
 )
 def guardflow_reference() -> None:
-    """Ingest -> quality and drift checks -> score with a token from Vault -> deliver."""
+    """Ingest -> mask PII -> quality and drift checks -> score (token from Vault) -> deliver."""
     files = ingest()
+    mask_pii = PIIMaskOperator(
+        task_id="mask_pii",
+        input_uri=files["landed_uri"],
+        output_uri=files["input_uri"],
+        policy=str(PII_POLICY),
+        vault_conn_id="vault_default",
+    )
     check_quality = DataQualityOperator(
         task_id="check_quality",
         data_uri=files["input_uri"],
@@ -182,6 +199,7 @@ def guardflow_reference() -> None:
         token=INFERENCE_TOKEN,
         vault_conn_id="vault_default",
     )
+    mask_pii >> [check_quality, check_drift]
     check_quality >> score
     check_drift >> [alert_drift(), score]
     deliver(score.output)

@@ -1,4 +1,4 @@
-"""guardflow reference workflow on Prefect: ingest, check quality and drift, score, deliver.
+"""guardflow reference workflow on Prefect: ingest, mask PII, check quality and drift, score.
 
 The full reference workflow is::
 
@@ -7,11 +7,15 @@ The full reference workflow is::
 
 This version runs::
 
-    ingest -> validate_data -> check_drift --(no drift)--> read_vault_secret -> run_inference
-                                                                              -> deliver
-                                           --(drift)-----> alert_drift (and stop)
+    ingest -> mask_pii -> validate_data -> check_drift --(no drift)--> read_vault_secret
+                                                      -> run_inference -> deliver
+                                       --(drift)-----> alert_drift (and stop)
 
-- ``validate_data`` checks the landed file against ``example_dags/policies/sample_suite.yaml``
+- ``mask_pii`` masks the landed file before any other step reads it, under
+  ``example_dags/policies/pii.yaml``: the ``email`` column becomes a keyed hash (key read from
+  Vault, ``vault://secret/guardflow/pii#hash_key``), and e-mail addresses, phone numbers and card
+  numbers in the free-text ``note`` column become ``<TYPE>``;
+- ``validate_data`` checks the masked file against ``example_dags/policies/sample_suite.yaml``
   and fails the run when an expectation fails (nothing is scored from bad data);
 - ``check_drift`` compares it with the reference sample under ``example_dags/policies/drift.yaml``
   (``on_failure="skip"``: drift is not a failure, the flow branches on the report): on drift,
@@ -53,11 +57,12 @@ from guardflow.samples import (
     FEATURES,
     KEY_COLUMN,
     demo_dir,
+    write_landed_csv,
     write_reference_csv,
-    write_sample_csv,
 )
 from prefect_guardflow.drift import check_drift
 from prefect_guardflow.inference import InferenceEndpoint, run_inference
+from prefect_guardflow.pii import mask_pii
 from prefect_guardflow.quality import validate_data
 from prefect_guardflow.vault import VaultCredentials, read_vault_secret
 
@@ -67,6 +72,7 @@ VAULT_BLOCK_ENV = "GUARDFLOW_VAULT_BLOCK"
 DEFAULT_ENDPOINT_URL = "http://127.0.0.1:5001"
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
 QUALITY_SUITE = POLICIES / "sample_suite.yaml"
+PII_POLICY = POLICIES / "pii.yaml"
 DRIFT_POLICY = POLICIES / "drift.yaml"
 
 
@@ -93,16 +99,18 @@ def ingest(folder: str, simulate_drift: bool = False) -> dict[str, str]:
     """Land this run's sample (and the reference sample, once) and name the files next steps write.
 
     Returns:
-        ``input_uri``, ``reference_uri``, ``output_uri`` and ``dead_letter_uri`` for this run.
+        ``landed_uri`` (personal data: read only by ``mask_pii``), ``input_uri`` (the masked
+        copy every later step reads), ``reference_uri``, ``output_uri`` and ``dead_letter_uri``.
     """
-    source = write_sample_csv(Path(folder) / "input.csv", drift=simulate_drift)
+    landed = write_landed_csv(Path(folder) / "landed.csv", drift=simulate_drift)
     # The data the model was validated on; in production a versioned dataset (or a saved
     # guardflow.drift reference profile) rather than a file written here.
     reference = demo_dir() / "reference" / "features.csv"
     if not reference.exists():
         write_reference_csv(reference)
     return {
-        "input_uri": str(source),
+        "landed_uri": str(landed),
+        "input_uri": str(Path(folder) / "input.csv"),
         "reference_uri": str(reference),
         "output_uri": str(Path(folder) / "scores.parquet"),
         "dead_letter_uri": str(Path(folder) / "scores.dead_letter.jsonl"),
@@ -154,7 +162,7 @@ def guardflow_reference(
     vault_block: str | None = None,
     simulate_drift: bool = False,
 ) -> dict[str, Any]:
-    """Ingest -> quality and drift checks -> score with a token from Vault -> deliver.
+    """Ingest -> mask PII -> quality and drift checks -> score (token from Vault) -> deliver.
 
     Args:
         endpoint_block: Name of a saved ``InferenceEndpoint`` block to score on.
@@ -167,6 +175,13 @@ def guardflow_reference(
     """
     folder = demo_dir() / "prefect" / str(flow_run.id or "manual")
     files = ingest(str(folder), simulate_drift)
+    # Nothing reads the landed file but this step: personal data stops here.
+    mask_pii(
+        files["landed_uri"],
+        files["input_uri"],
+        str(PII_POLICY),
+        vault_credentials=vault(vault_block),
+    )
     quality = validate_data(files["input_uri"], str(QUALITY_SUITE), on_failure="fail")
     report = check_drift(
         files["reference_uri"], files["input_uri"], config=str(DRIFT_POLICY), on_failure="skip"

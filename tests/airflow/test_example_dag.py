@@ -60,6 +60,9 @@ def vault_conn(vault_server: VaultServer, monkeypatch: pytest.MonkeyPatch) -> Va
     vault_server.request(
         "POST", "secret/data/guardflow/inference", json={"data": {"token": inference_token}}
     )
+    vault_server.request(
+        "POST", "secret/data/guardflow/pii", json={"data": {"hash_key": secrets.token_hex(16)}}
+    )
     vault_server.write_policy("guardflow-inference-read", READ_POLICY)
     vault_token = vault_server.create_token(["guardflow-inference-read"])
     host, port = vault_server.url.removeprefix("http://").split(":")
@@ -79,13 +82,14 @@ def reference_dag(load_dag: Callable[[Path, str], Any]) -> Any:
     return load_dag(DAG_FILE, DAG_ID)
 
 
-def test_reference_dag_checks_quality_and_drift_between_ingest_and_score(
+def test_reference_dag_masks_pii_then_checks_quality_and_drift_before_score(
     reference_dag: Any,
 ) -> None:
     order = {t.task_id: sorted(t.downstream_task_ids) for t in reference_dag.tasks}
 
     assert order == {
-        "ingest": ["check_drift", "check_quality", "score"],
+        "ingest": ["check_drift", "check_quality", "mask_pii", "score"],
+        "mask_pii": ["check_drift", "check_quality"],
         "check_quality": ["score"],
         "check_drift": ["alert_drift", "score"],
         "alert_drift": [],
@@ -107,6 +111,15 @@ def test_undrifted_sample_is_checked_scored_and_delivered(
 
     assert result.state == "success"
     assert result.tasks["alert_drift"][0] == "skipped"
+    pii = result.xcom[("mask_pii", "return_value")]
+    assert pii["counts"]["email"]["EMAIL_ADDRESS"] == 250
+    assert pii["counts"]["note"]["CREDIT_CARD"] > 0
+    files = result.xcom[("ingest", "return_value")]
+    landed = Path(files["landed_uri"]).read_text()
+    masked = Path(files["input_uri"]).read_text()
+    assert "customer00000@example.com" in landed
+    assert "@" not in masked  # every address, in the email column and in the notes, is gone
+    assert "4111 1111 1111 1111" not in masked and "4111 1111 1111 1111" not in json.dumps(pii)
     assert result.xcom[("check_quality", "return_value")]["success"] is True
     assert result.xcom[("check_drift", "drift_summary")]["dataset_drift"] is False
     summary = result.xcom[("score", "return_value")]

@@ -77,6 +77,9 @@ def vault_env(vault_server: VaultServer, monkeypatch: pytest.MonkeyPatch) -> Vau
     vault_server.request(
         "POST", "secret/data/guardflow/inference", json={"data": {"token": inference_token}}
     )
+    vault_server.request(
+        "POST", "secret/data/guardflow/pii", json={"data": {"hash_key": secrets.token_hex(16)}}
+    )
     vault_server.write_policy("guardflow-inference-read", READ_POLICY)
     vault_token = vault_server.create_token(["guardflow-inference-read"])
     for name in ("VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_NAMESPACE", "GUARDFLOW_VAULT_BLOCK"):
@@ -147,7 +150,13 @@ def test_undrifted_sample_is_checked_and_every_row_scored(
     assert [r["row_id"] for r in scored] == [r["row_id"] for r in ingested]
     for row in scored:
         assert row["prediction"] == pytest.approx(expected_prediction(row))
-    assert "alert_drift" not in _task_names(_flow_run_id(state))
+    tasks = _task_names(_flow_run_id(state))
+    assert "alert_drift" not in tasks
+    assert "mask_pii" in tasks
+    # the landed file keeps the personal data; the masked copy every later step read has none
+    assert "customer00000@example.com" in (output.parent / "landed.csv").read_text()
+    masked = (output.parent / "input.csv").read_text()
+    assert "@" not in masked and "4111 1111 1111 1111" not in masked
 
 
 def test_drifted_sample_takes_the_alert_branch_and_scores_nothing(

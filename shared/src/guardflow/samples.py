@@ -8,7 +8,11 @@ from [-10, 10]:
   drift check compares the sample against; same distribution, so the sample does not drift;
 - the *drifted sample* (``write_sample_csv(..., drift=True)``): ``f0``..``f2`` drawn from
   [2, 10] instead. Every value stays inside the valid range, so data-quality checks still pass,
-  but the distributions moved: the drift check flags those columns and the dataset.
+  but the distributions moved: the drift check flags those columns and the dataset;
+- the *landed sample* (:func:`write_landed_csv`): the sample as it arrives from a source system,
+  with two more columns holding (made-up) personal data: ``email`` (one address per row) and
+  ``note`` (free text with e-mail addresses, phone numbers and test card numbers). The reference
+  workflow masks it before anything else reads it.
 
 Standard library only, so the example DAG stays cheap to parse.
 """
@@ -25,8 +29,10 @@ __all__ = [
     "DRIFTED_FEATURES",
     "FEATURES",
     "KEY_COLUMN",
+    "PII_COLUMNS",
     "REFERENCE_ROWS",
     "demo_dir",
+    "write_landed_csv",
     "write_reference_csv",
     "write_sample_csv",
 ]
@@ -37,6 +43,8 @@ KEY_COLUMN = "row_id"
 """The column identifying each sample row."""
 DRIFTED_FEATURES = ("f0", "f1", "f2")
 """The features whose distribution moves in the drifted sample."""
+PII_COLUMNS = ("email", "note")
+"""Columns of the landed sample that hold personal data (made up, for the masking step)."""
 REFERENCE_ROWS = 1000
 """Rows in the reference dataset (at most 1,000: the drift tests are then K-S p-values)."""
 
@@ -77,6 +85,46 @@ def write_sample_csv(
     return _write(path, rows=rows, seed=seed, key_prefix="row", drifted=drifted)
 
 
+def write_landed_csv(
+    path: str | os.PathLike[str], rows: int = 250, seed: int = _SAMPLE_SEED, *, drift: bool = False
+) -> Path:
+    """Write the sample with :data:`PII_COLUMNS` added, as a source system would land it.
+
+    The key and feature values are those of :func:`write_sample_csv` with the same arguments; the
+    personal data is made up (``example.com`` addresses, 555 phone numbers, the card networks'
+    published test numbers) and drawn from its own random stream.
+
+    Args:
+        path: Destination file; parent folders are created.
+        rows: Number of rows.
+        seed: Random seed; the same seed gives the same file.
+        drift: As for :func:`write_sample_csv`.
+
+    Returns:
+        The path written.
+    """
+    drifted = DRIFTED_FEATURES if drift else ()
+    return _write(path, rows=rows, seed=seed, key_prefix="row", drifted=drifted, pii=True)
+
+
+_TEST_CARDS = ("4111 1111 1111 1111", "5555-5555-5555-4444", "2223 0031 2200 3222")
+_NOTES = (
+    "Customer asked to be called back on {phone}.",
+    "Refund to card {card} approved; confirmation sent to {email}.",
+    "Prefers e-mail ({email}) over phone.",
+    "No contact details given.",
+)
+
+
+def _personal(rng: random.Random, i: int) -> list[str]:
+    email = f"customer{i:05d}@example.com"
+    phone = f"(212) 555-{rng.randrange(100, 10000):04d}"
+    note = rng.choice(_NOTES).format(
+        phone=phone, card=rng.choice(_TEST_CARDS), email=f"c{i}.alt@example.org"
+    )
+    return [email, note]
+
+
 def write_reference_csv(
     path: str | os.PathLike[str], rows: int = REFERENCE_ROWS, seed: int = _REFERENCE_SEED
 ) -> Path:
@@ -103,20 +151,24 @@ def _write(
     seed: int,
     key_prefix: str,
     drifted: tuple[str, ...],
+    pii: bool = False,
 ) -> Path:
     target = Path(path)
     rng = random.Random(seed)
+    # A stream of its own, so the features are the same with or without the personal columns.
+    personal = random.Random(seed + 1_000_003)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Unique per process: two runs landing the same file at once must not share a temp file.
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow([KEY_COLUMN, *FEATURES])
+        writer.writerow([KEY_COLUMN, *FEATURES, *(PII_COLUMNS if pii else ())])
         for i in range(rows):
-            values = (
+            values = [
                 round(rng.uniform(_DRIFTED_LOW if f in drifted else _LOW, _HIGH), 6)
                 for f in FEATURES
-            )
-            writer.writerow([f"{key_prefix}-{i:05d}", *values])
+            ]
+            extra = _personal(personal, i) if pii else []
+            writer.writerow([f"{key_prefix}-{i:05d}", *values, *extra])
     tmp.replace(target)
     return target
