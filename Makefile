@@ -32,9 +32,9 @@ demo: envs ## start the local model server and run the reference workflow on Air
 
 test: envs lint typecheck test-core test-airflow test-prefect test-e2e ## everything CI runs
 
-test-core: uv ## core tests, in both orchestrator environments
+test-core: uv ## core tests, in both orchestrator environments (slow ones in the first only)
 	$(AIRFLOW) pytest tests/core $(PYTEST_ARGS)
-	$(PREFECT) pytest tests/core $(PYTEST_ARGS)
+	$(PREFECT) pytest tests/core -m "not slow" $(PYTEST_ARGS)
 
 test-airflow: uv ## Airflow provider tests (real Airflow, dag.test())
 	$(AIRFLOW) pytest tests/airflow $(PYTEST_ARGS)

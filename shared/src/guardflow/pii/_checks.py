@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from guardflow.pii._validators import (
+    IBAN_LENGTHS,
     card_brand_ok,
     digits_of,
     is_bitcoin,
@@ -25,7 +26,7 @@ from guardflow.pii._validators import (
     luhn_ok,
 )
 
-__all__ = ["CHECKS", "Check", "Span"]
+__all__ = ["CHECKS", "PENDING", "REGIONAL_MAX", "Check", "Span", "phone_regional"]
 
 Span = tuple[int, int, float]
 Check = Callable[[str, int, int, float], list[Span]]
@@ -38,6 +39,21 @@ _DATE = re.compile(
 )
 _US_STYLE = re.compile(r"^(?:\+?1[ .-]?)?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}")
 _EXT = re.compile(r"[ ]?(?:x|ext\.?|extension)[ ]?[0-9]{1,6}$")
+# Shapes that are never phone numbers: an SSN (ddd-dd-dddd), a ZIP+4 code, an IPv4-shaped
+# dotted quad, a compact timestamp (YYYYMMDDhhmm[ss]).
+_NOT_PHONE = re.compile(
+    r"^(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{5}-[0-9]{4}|[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
+    r"|(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])(?:[01][0-9]|2[0-3])[0-5][0-9]"
+    r"(?:[0-5][0-9])?)$"
+)
+# Card groupings as printed: 4-4-4-4 (last group 1-4 digits, up to 19 digits), 4-6-5, 4-6-4.
+_CARD_GROUPING = re.compile(
+    r"^(?:[0-9]{12,19}|[0-9]{4}( ?)[0-9]{6}\1[0-9]{4,5}|[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5}"
+    r"|[0-9]{4}([ -])[0-9]{4}\3[0-9]{4}\3[0-9]{1,4}(?:\3[0-9]{1,3})?)$"
+)
+#: Score of a card in a non-standard grouping or trimmed from a longer number (needs context).
+WEAK_CARD = 0.45
+_IBAN_HEAD = re.compile(r"^[A-Za-z]{2}[0-9]{2}$")
 _REGIONS = (
     "GB", "DE", "FR", "IN", "BR", "CA", "AU", "IL", "ES", "IT", "NL", "SE", "CH", "BE", "PL",
     "PT", "HU", "FI", "CZ", "AT", "DK", "NO", "IE", "RU", "CN", "JP", "MX", "ZA", "NZ", "SG",
@@ -58,6 +74,36 @@ def _glued_number(text: str, start: int, end: int, seps: str = ".-/:") -> bool:
     return after in seps and after2.isdigit()
 
 
+def _glued_token(text: str, start: int, end: int) -> bool:
+    """Whether the span continues an identifier by ``-``, ``/`` or ``_`` (``ORD-2024-...``).
+
+    Only the left side counts: a word glued on the right (``555-0100-Fax``) is a label.
+    """
+    del end
+    before, before2 = _char(text, start - 1), _char(text, start - 2)
+    return before in "-/_" and before2.isalnum()
+
+
+def _in_iban_token(text: str, start: int) -> bool:
+    """Whether ``start`` continues a spaced IBAN-shaped token (``CC99 dddd dddd ...``)."""
+    if not _char(text, start).isalnum():
+        return False
+    i = start
+    for _ in range(9):
+        if _char(text, i - 1) != " ":
+            return False
+        k = i - 1
+        while k > 0 and text[k - 1].isalnum() and i - 1 - k < 5:
+            k -= 1
+        group = text[k : i - 1]
+        if _IBAN_HEAD.match(group) and group[:2].upper() in IBAN_LENGTHS:
+            return True
+        if len(group) != 4 or (k > 0 and text[k - 1].isalnum()):
+            return False
+        i = k
+    return False
+
+
 def _group_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Yield sub-spans made of whole separator-delimited groups, longest first."""
     groups: list[tuple[int, int]] = []
@@ -75,30 +121,72 @@ def _group_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 
 def check_card(text: str, start: int, end: int, score: float) -> list[Span]:
-    """Brand prefix/length and Luhn on the match or, failing that, on whole-group sub-spans."""
-    if _glued_number(text, start, end, ".-/"):
+    """Brand prefix/length and Luhn on the match or, failing that, on its leading groups.
+
+    A whole match printed as cards are (contiguous, 4-4-4-4, 4-6-5, 4-6-4) keeps the full
+    score; other groupings and a number trimmed from a longer one score ``WEAK_CARD`` and need
+    a context word. Digits inside an IBAN-shaped token or a dashed identifier are not cards.
+    """
+    if _glued_number(text, start, start, ".-/") or _glued_token(text, start, start):
         return []
-    spans = [(start, end)]
+    if _in_iban_token(text, start):
+        return []
+    spans: list[tuple[int, int, float]] = []
+    glued_after = _glued_number(text, end, end, ".-/")
+    if glued_after:  # the last group starts the next token (a date, a dotted number)
+        cut = max(text.rfind(" ", start, end), text.rfind("-", start, end))
+        start_end = (start, cut) if cut > start else None
+    else:
+        start_end = (start, end)
+    if start_end is not None:
+        whole = _CARD_GROUPING.match(text[start_end[0] : start_end[1]])
+        spans.append((*start_end, score if whole else WEAK_CARD))
     if len(_SEP.findall(text, start, end)) <= 7:  # cards print in at most 5-6 groups
-        spans.extend(_group_spans(text, start, end))
-    for s, e in spans:
+        spans.extend((s, e, WEAK_CARD) for s, e in _group_spans(text, start, end) if s == start)
+    for s, e, sc in spans:
         d = digits_of(text[s:e])
         if 12 <= len(d) <= 19 and card_brand_ok(d) and luhn_ok(d) and len(set(d)) > 1:
-            return [(s, e, score)]
+            return [(s, e, sc)]
     return []
 
 
-def check_iban(text: str, start: int, end: int, score: float) -> list[Span]:
-    """Country length and mod-97 on the match, trimming trailing words that got glued on."""
+def _iban_prefix(text: str, start: int, end: int) -> int:
+    """End of the longest valid IBAN at ``start`` within ``end`` (whole words), else -1."""
     e = end
     while e > start:
         if is_iban(text[start:e]):
-            return [(start, e, score)]
+            return e
         cut = text.rfind(" ", start, e)
         if cut < 0:
             break
         e = cut
-    return []
+    return -1
+
+
+def check_iban(text: str, start: int, end: int, score: float) -> list[Span]:
+    """Country length and mod-97, trimming trailing words that got glued on.
+
+    The greedy pattern can run from one IBAN into the next token (another IBAN, a word of
+    two letters and digits); after each valid or failed start the search resumes there, so a
+    second IBAN that begins inside the match is found too.
+    """
+    from guardflow.pii._patterns import PATTERNS
+
+    found: list[Span] = []
+    pos, m_end = start, end
+    while True:
+        e = _iban_prefix(text, pos, m_end)
+        if e > 0:
+            found.append((pos, e, score))
+        m = _iban_re(PATTERNS).search(text, e if e > 0 else pos + 1)
+        if m is None or m.start() >= end:
+            return found
+        pos, m_end = m.start(), m.end()
+
+
+@lru_cache(maxsize=1)
+def _iban_re(patterns: tuple[Any, ...]) -> re.Pattern[str]:
+    return re.compile(next(p.regex for p in patterns if p.name == "iban"))
 
 
 def check_ssn(text: str, start: int, end: int, score: float) -> list[Span]:
@@ -193,64 +281,118 @@ def check_jwt(text: str, start: int, end: int, score: float) -> list[Span]:
     return [(start, end, score)] if isinstance(decoded, dict) else []
 
 
-@lru_cache(maxsize=65536)
-def _phone_base(candidate: str) -> float:
-    """Score a phone candidate with phonenumbers; 0 when it is not a possible number."""
-    import phonenumbers
+#: Score marking a phone span that only a regional (national-format) parse could validate.
+#: Such a span scores at most ``REGIONAL_MAX``, so the detector runs the costly regional
+#: parse (:func:`phone_regional`) only when context can lift it to ``min_score``.
+PENDING = -1.0
+#: Highest score a regional (non-US, no ``+CC``) number gets before context.
+REGIONAL_MAX = 0.4
+# A phone's body: optional +CC / 00 prefix, an optional (area) group, then digit groups joined
+# by single separators; or one run of digits.
+_PHONE_SHAPE = re.compile(
+    r"^(?:\+ ?|00 ?)?(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,14}(?:(?:[ .-]|[ ][.-][ ]|[ ]?\([0-9]{1,5}\)"
+    r"[ .-]?)[0-9]{1,14}){0,7}$"
+)
 
+
+def _phone_body(candidate: str) -> str | None:
+    """The number without its extension, when its shape and digit count fit a phone."""
     body = _EXT.sub("", candidate)
     digits = digits_of(body)
     if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
-        return 0.0
-    international = body.startswith("+") or body.startswith("00")
-    if international:
-        try:
-            num = phonenumbers.parse("+" + body.lstrip("+")[2:] if body.startswith("00") else body)
-        except phonenumbers.NumberParseException:
-            return 0.0
-        if phonenumbers.is_valid_number(num):
-            return 0.85
-        return 0.35 if phonenumbers.is_possible_number(num) else 0.0
+        return None
+    if _NOT_PHONE.match(body) or _DATE.match(body) or not _PHONE_SHAPE.match(body):
+        return None
+    return body
+
+
+@lru_cache(maxsize=65536)
+def _phone_parse(body: str, region: str | None) -> tuple[bool, bool, int]:
+    """``(valid, possible, country code)`` of one parse, cached per candidate and region."""
+    import phonenumbers
+
     try:
-        us = phonenumbers.parse(body, "US")
-        if phonenumbers.is_valid_number(us) and us.country_code == 1:
-            return 0.65 if _US_STYLE.match(body) else 0.4
+        num = phonenumbers.parse(body, region)
     except phonenumbers.NumberParseException:
-        pass
+        return False, False, 0
+    if phonenumbers.is_valid_number(num):
+        return True, True, num.country_code or 0
+    return False, phonenumbers.is_possible_number(num), num.country_code or 0
+
+
+@lru_cache(maxsize=65536)
+def phone_strong(candidate: str) -> float:
+    """Score a candidate as an international (``+CC``/``00CC``) or US number; 0 if neither.
+
+    International numbers are parsed once, under the region of their country code; other
+    numbers under the US region only. :data:`PENDING` means "not US, maybe another country's
+    national format" (see :func:`phone_regional`).
+    """
+    body = _phone_body(candidate)
+    if body is None:
+        return 0.0
+    if body.startswith("+") or body.startswith("00"):
+        e164 = "+" + body.lstrip("+")[2:] if body.startswith("00") else body
+        valid, possible, _ = _phone_parse(e164, None)
+        return 0.85 if valid else (0.35 if possible else 0.0)
+    digits = digits_of(body)
+    nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    if len(nanp) != 10 or nanp[0] in "01" or nanp[3] in "01":
+        return PENDING  # not a North American number: area and exchange codes start 2-9
+    valid, _, cc = _phone_parse(body, "US")
+    if valid and cc == 1:
+        return 0.65 if _US_STYLE.match(body) else REGIONAL_MAX
+    return PENDING
+
+
+@lru_cache(maxsize=65536)
+def phone_regional(candidate: str) -> float:
+    """Score a national-format candidate under common non-US regions (at most ``REGIONAL_MAX``)."""
+    body = _phone_body(candidate)
+    if body is None:
+        return 0.0
     possible = False
     for region in _REGIONS:
-        try:
-            num = phonenumbers.parse(body, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(num):
-            return 0.4
-        possible = possible or phonenumbers.is_possible_number(num)
+        valid, maybe, _ = _phone_parse(body, region)
+        if valid:
+            return REGIONAL_MAX
+        possible = possible or maybe
     return 0.3 if possible else 0.0
 
 
 def check_phone(text: str, start: int, end: int, score: float) -> list[Span]:
-    """Valid or possible number per phonenumbers (US first, then common regions); not a date."""
-    if _glued_number(text, start, end, ".-/:,"):
+    """Phone candidates: international or US numbers scored now, national ones ``PENDING``.
+
+    Not a date, an SSN, a ZIP+4, a dotted quad, a compact timestamp, digits glued to an
+    identifier or inside an IBAN-shaped token. When no sub-span scores as an international
+    or US number, the spans that might be another country's national format are returned
+    with :data:`PENDING` scores, in order, for the detector to resolve with
+    :func:`phone_regional` when context allows.
+    """
+    if _glued_number(text, start, end, ".-/:,") or _glued_token(text, start, end):
         return []
     before = _char(text, start - 1)
-    if before.isalnum() or before in "_#@$€£":
+    if before.isalnum() or before in "_#@$€£" or _in_iban_token(text, start):
         return []
-    spans = [(start, end)]
-    if digits_of(text[start:end]).__len__() > 15 or _base(text, start, end) == 0.0:
-        spans.extend(_group_spans(text, start, end))
-    for s, e in spans:
+    if _NOT_PHONE.match(_EXT.sub("", text[start:end])):
+        return []  # a whole SSN / ZIP+4 / dotted quad / timestamp: no part of it is a phone
+    full = phone_strong(text[start:end])
+    if full > 0:
+        return [(start, end, full)]
+    pending: list[Span] = [(start, end, PENDING)] if full == PENDING else []
+    for s, e in _group_spans(text, start, end):
         candidate = text[s:e]
-        if _DATE.match(candidate):
+        n = len(digits_of(candidate))
+        if not 7 <= n <= 15:
             continue
-        base = _base(text, s, e)
-        if base > 0:
-            return [(s, e, base)]
-    return []
-
-
-def _base(text: str, start: int, end: int) -> float:
-    return _phone_base(text[start:end])
+        if n in (10, 11) or candidate[0] == "+" or candidate.startswith("00"):
+            base = phone_strong(candidate)  # may be a US or an international number
+            if base > 0:
+                return [(s, e, base)]
+            if base == 0:
+                continue
+        pending.append((s, e, PENDING))  # shape checked by phone_regional when it runs
+    return pending
 
 
 CHECKS: dict[str, Check] = {

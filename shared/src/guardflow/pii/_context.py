@@ -13,7 +13,9 @@ import re
 
 from guardflow.pii.entities import EntityType
 
-__all__ = ["AFTER_WINDOW", "BEFORE_WINDOW", "BOOST", "PENALTY", "context_delta"]
+__all__ = [
+    "AFTER_WINDOW", "BEFORE_WINDOW", "BOOST", "PENALTY", "context_delta", "may_support",
+]  # fmt: skip
 
 #: Characters inspected before and after a candidate.
 BEFORE_WINDOW = 48
@@ -73,8 +75,69 @@ _NEGATIVE_RE = _words_regex(_NEGATIVE)
 _VERSION_RE = re.compile(r"(?:\bv|\bversion\s*:?\s*|\bver\.?\s*)$", re.IGNORECASE)
 
 
+# Clause boundaries: a context word does not reach across a line break (unless the line ends
+# with a colon: a form's "Phone:" label line), a "|" or ";" field separator, or the end of a
+# sentence (".", "!" or "?" then white space, unless the word before the dot is a short
+# abbreviation such as "no." or "tel.").
+_BOUNDARY_RE = re.compile(
+    r"(?<!:)(?<!:\r)(?<!: )[\n\r]|[|;]|(?:[^\W\d_]{4,}|[^A-Za-z\s])[.!?](?=\s)"
+)
+
+
+def _clause_before(text: str, start: int) -> tuple[str, int]:
+    """The part of the window before ``start`` in the same clause, and its offset in ``text``."""
+    lo = max(0, start - BEFORE_WINDOW)
+    before = text[lo:start]
+    cut = 0
+    for m in _BOUNDARY_RE.finditer(before):
+        cut = m.end()
+    return before[cut:], lo + cut
+
+
+def _clause_after(text: str, end: int) -> str:
+    """The part of the window after ``end`` in the same clause."""
+    after = text[end : end + AFTER_WINDOW]
+    m = _BOUNDARY_RE.search(after)
+    if m is None:
+        return after
+    return after[: m.end() - 1] if m.group()[-1] in ".!?" else after[: m.start()]
+
+
+def _has_value(segment: str) -> bool:
+    """Whether a segment holds a digit: another value sits between a label word and us."""
+    return any(c.isdigit() for c in segment)
+
+
+def _nearest(pattern: re.Pattern[str] | None, before: str) -> int:
+    """Distance from the last word of ``pattern`` in ``before`` to its end; -1 if none counts."""
+    if pattern is None:
+        return -1
+    last = None
+    for m in pattern.finditer(before):
+        last = m
+    if last is None or _has_value(before[last.end() :]):
+        return -1
+    return len(before) - last.end()
+
+
+def may_support(text: str, start: int, end: int, etype: EntityType) -> bool:
+    """Cheap test: whether a supporting word of ``etype`` is anywhere in the windows.
+
+    ``False`` means :func:`context_delta` cannot be positive, so a caller can skip it.
+    """
+    before_re, after_re = _BEFORE_RE.get(etype), _AFTER_RE.get(etype)
+    if before_re is not None and before_re.search(text, max(0, start - BEFORE_WINDOW), start):
+        return True
+    return after_re is not None and after_re.search(text, end, end + AFTER_WINDOW) is not None
+
+
 def context_delta(text: str, start: int, end: int, etype: EntityType) -> float:
     """Return the score change from the words around ``text[start:end]``.
+
+    Context words count only in the candidate's clause (not across a line break, a ``|`` or
+    ``;`` separator or a sentence end) and only when no other value (a digit) sits between the
+    word and the candidate: a label names the value right after it, not every number that
+    follows in the record.
 
     Args:
         text: The whole text.
@@ -86,25 +149,21 @@ def context_delta(text: str, start: int, end: int, etype: EntityType) -> float:
         ``+BOOST`` when a supporting word is near, ``-PENALTY`` when only a contradicting one
         is (the nearest word wins when both are), else ``0``.
     """
-    before = text[max(0, start - BEFORE_WINDOW) : start]
-    after = text[end : end + AFTER_WINDOW]
-    if etype is _T.IP_ADDRESS and _VERSION_RE.search(before):
+    if etype is _T.IP_ADDRESS and _VERSION_RE.search(text[max(0, start - BEFORE_WINDOW) : start]):
         return -1.0
-    pos_at = -1
-    pattern = _BEFORE_RE.get(etype)
-    if pattern is not None:
-        for m in pattern.finditer(before):
-            pos_at = m.end()
-    neg_at = -1
-    if etype in _NEGATIVE_TYPES:
-        for m in _NEGATIVE_RE.finditer(before):
-            neg_at = m.end()
-    if pos_at < 0:
-        after_re = _AFTER_RE.get(etype)
-        if after_re is not None and after_re.search(after[:AFTER_WINDOW]):
-            pos_at = 0
-    if pos_at < 0 and neg_at < 0:
+    before, _ = _clause_before(text, start)
+    pos_dist = _nearest(_BEFORE_RE.get(etype), before)
+    neg_dist = _nearest(_NEGATIVE_RE if etype in _NEGATIVE_TYPES else None, before)
+    after_re = _AFTER_RE.get(etype)
+    if after_re is not None:
+        after = _clause_after(text, end)
+        m = after_re.search(after)
+        if m is not None and not _has_value(after[: m.start()]):
+            dist = m.start()
+            if pos_dist < 0 or dist < pos_dist:
+                pos_dist = dist
+    if pos_dist < 0 and neg_dist < 0:
         return 0.0
-    if neg_at > pos_at:
+    if pos_dist < 0 or 0 <= neg_dist < pos_dist:
         return -PENALTY
     return BOOST

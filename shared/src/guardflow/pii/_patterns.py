@@ -30,6 +30,10 @@ class PatternSpec:
         prefilter: A looser pattern for the vectorised pass when ``regex`` would compile too
             large for Rust's size limit (bounded repetitions of Unicode classes); every text
             ``regex`` matches must match it.
+        anchor: A literal every match contains (``@`` for e-mails), or ``None``. With
+            ``reach``, it lets the per-row scan start near each anchor instead of trying
+            ``regex`` at every position of the text.
+        reach: Most characters a match can span before its anchor.
     """
 
     name: str
@@ -37,6 +41,8 @@ class PatternSpec:
     regex: str
     score: float
     prefilter: str | None = None
+    anchor: str | None = None
+    reach: int = 0
 
 
 _OCTET = r"[0-9]{1,3}"
@@ -49,6 +55,8 @@ PATTERNS: tuple[PatternSpec, ...] = (
         r"[\w%+'-]{1,64}(?:\.[\w%+'-]{1,64}){0,8}@(?:[\w-]{1,63}\.){1,8}[^\W\d_]{2,24}\b",
         0.9,
         r"[\w%+'-]@[\w-]+\.[^\W\d_]",
+        anchor="@",
+        reach=64 + 8 * 65,  # local part: up to nine dot-separated atoms of at most 64
     ),
     PatternSpec("url", _T.URL, r"(?i)\b(?:https?|ftp|sftp|wss?)://" + _URL_CHARS + r"+", 0.7),
     PatternSpec(
@@ -73,7 +81,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
     ),
     PatternSpec("card", _T.CREDIT_CARD, r"\b(?:[0-9][ -]?){11,18}[0-9]\b", 0.8),
     PatternSpec("iban", _T.IBAN_CODE, r"\b[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}\b", 0.9),
-    PatternSpec("ssn_dash", _T.US_SSN, r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", 0.6),
+    PatternSpec("ssn_dash", _T.US_SSN, r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", 0.75),
     PatternSpec("ssn_space", _T.US_SSN, r"\b[0-9]{3} [0-9]{2} [0-9]{4}\b", 0.45),
     PatternSpec("ssn_dot", _T.US_SSN, r"\b[0-9]{3}\.[0-9]{2}\.[0-9]{4}\b", 0.4),
     PatternSpec("ssn_bare", _T.US_SSN, r"\b[0-9]{9}\b", 0.3),
@@ -123,7 +131,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
 #: Overlap tiers: validated, specific shapes beat weak numeric ones whatever their length.
 TIER: dict[EntityType, int] = {
     _T.SECRET: 2, _T.URL: 2, _T.EMAIL_ADDRESS: 2, _T.CREDIT_CARD: 2, _T.IBAN_CODE: 2,
-    _T.CRYPTO: 2, _T.IP_ADDRESS: 2, _T.MAC_ADDRESS: 2, _T.US_SSN: 1, _T.PHONE_NUMBER: 1,
+    _T.CRYPTO: 2, _T.IP_ADDRESS: 2, _T.MAC_ADDRESS: 2, _T.US_SSN: 2, _T.PHONE_NUMBER: 1,
     _T.PERSON: 0, _T.LOCATION: 0, _T.ORGANIZATION: 0,
 }  # fmt: skip
 

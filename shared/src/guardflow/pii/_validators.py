@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 
 __all__ = [
     "IBAN_LENGTHS",
@@ -46,9 +47,12 @@ _BECH32_CONST = 1
 _BECH32M_CONST = 0x2BC830A3
 
 
+_NON_DIGIT = re.compile(r"[^0-9]+")
+
+
 def digits_of(text: str) -> str:
     """Return the ASCII digits of ``text`` (separators dropped)."""
-    return "".join(c for c in text if "0" <= c <= "9")
+    return _NON_DIGIT.sub("", text)
 
 
 def luhn_ok(digits: str) -> bool:

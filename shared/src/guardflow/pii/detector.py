@@ -12,10 +12,10 @@ i.e. Unicode code points.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from guardflow.pii._checks import CHECKS, Check
-from guardflow.pii._context import context_delta
+from guardflow.pii._checks import CHECKS, PENDING, REGIONAL_MAX, Check, phone_regional
+from guardflow.pii._context import context_delta, may_support
 from guardflow.pii._patterns import PATTERNS, PRIORITY, TIER, PatternSpec
 from guardflow.pii.entities import NER_TYPES, PATTERN_TYPES, Entity, EntityType
 
@@ -69,11 +69,11 @@ class Detector:
             for spec in PATTERNS
             if spec.type in self.entities
         ]
-        # One prefilter regex per type: the alternation of its shapes.
-        by_type: dict[EntityType, list[str]] = {}
-        for spec, _, _ in self._compiled:
-            by_type.setdefault(spec.type, []).append(f"(?:{spec.prefilter or spec.regex})")
-        self._prefilter: dict[EntityType, str] = {t: "|".join(r) for t, r in by_type.items()}
+        # One prefilter regex per shape, so a row is re-scanned in Python only for the shapes
+        # that the vectorised pass found in it.
+        self._prefilter: dict[str, str] = {
+            spec.name: spec.prefilter or spec.regex for spec, _, _ in self._compiled
+        }
 
     def __repr__(self) -> str:
         names = ",".join(sorted(t.value for t in self.entities))
@@ -119,37 +119,67 @@ class Detector:
 
     def _candidate_types(
         self, texts: Sequence[str | None], rows: list[int]
-    ) -> list[frozenset[EntityType]]:
-        """For each row, the types whose prefilter matches (polars for columns, else all)."""
-        all_types = frozenset(self._prefilter)
+    ) -> list[frozenset[str]]:
+        """For each row, the shapes whose prefilter matches (polars for columns, else all)."""
+        all_shapes = frozenset(self._prefilter)
         if len(rows) < _VECTOR_MIN_ROWS:
-            return [all_types] * len(rows)
+            return [all_shapes] * len(rows)
         from guardflow._optional import require
 
         pl = require("polars", "pii")
         series = pl.Series("t", [texts[i] for i in rows], dtype=pl.String)
         frame = pl.DataFrame({"t": series}).select(
-            [pl.col("t").str.contains(rx).alias(t.value) for t, rx in self._prefilter.items()]
+            [pl.col("t").str.contains(rx).alias(name) for name, rx in self._prefilter.items()]
         )
-        types = [EntityType(c) for c in frame.columns]
-        cols = [frame.get_column(c).to_list() for c in frame.columns]
-        out: list[frozenset[EntityType]] = []
-        for r in range(len(rows)):
-            out.append(frozenset(t for t, col in zip(types, cols, strict=True) if col[r]))
+        # Encode each row's matching shapes as a bit mask, computed by polars, and build one
+        # frozenset per distinct mask.
+        names = list(frame.columns)
+        masks = (
+            frame.select(
+                pl.sum_horizontal(
+                    [pl.col(c).cast(pl.Int64) * (1 << i) for i, c in enumerate(names)]
+                ).alias("m")
+            )
+            .get_column("m")
+            .to_list()
+        )
+        sets: dict[int, frozenset[str]] = {}
+        out: list[frozenset[str]] = []
+        for mask in masks:
+            shapes = sets.get(mask)
+            if shapes is None:
+                shapes = sets[mask] = frozenset(n for i, n in enumerate(names) if mask >> i & 1)
+            out.append(shapes)
         return out
 
-    def _scan(self, text: str, active: frozenset[EntityType]) -> list[Entity]:
-        """Find, validate, score and resolve candidates in one text."""
+    def _scan(self, text: str, active: frozenset[str]) -> list[Entity]:
+        """Find, validate, score and resolve candidates of the ``active`` shapes in one text."""
         found: list[Entity] = []
         for spec, pattern, check in self._compiled:
-            if spec.type not in active:
+            if spec.name not in active:
                 continue
-            for m in pattern.finditer(text):
+            for m in _matches(spec, pattern, text):
+                pending_done = False
                 for start, end, base in check(text, m.start(), m.end(), spec.score):
-                    score = base
-                    if self.context:
-                        score += context_delta(text, start, end, spec.type)
-                    score = round(min(1.0, max(0.0, score)), 4)
+                    # A national-format phone (PENDING): parse it under other regions only
+                    # when the best regional score could pass, and keep the first that does.
+                    if base == PENDING and (
+                        pending_done
+                        or (
+                            self.min_score > REGIONAL_MAX
+                            and not (self.context and may_support(text, start, end, spec.type))
+                        )
+                    ):
+                        continue
+                    delta = context_delta(text, start, end, spec.type) if self.context else 0.0
+                    if base == PENDING:
+                        if REGIONAL_MAX + delta < self.min_score:
+                            continue
+                        base = phone_regional(text[start:end])
+                        if base <= 0:
+                            continue
+                        pending_done = True
+                    score = round(min(1.0, max(0.0, base + delta)), 4)
                     if score >= self.min_score and end > start:
                         found.append(Entity(spec.type, start, end, score))
         return _resolve(found)
@@ -167,6 +197,40 @@ class Detector:
                 results[i] = _resolve(results[i] + extra)
 
 
+def _matches(spec: PatternSpec, pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)``, started near each anchor when the shape has one.
+
+    Every match contains the anchor at most ``spec.reach`` characters after its start, and
+    there is no anchor between the previous match's end and the next anchor, so a search from
+    ``anchor - reach`` finds the same leftmost match as the full scan without trying the
+    pattern at every position. A match holds one anchor, so when none holds the anchor at
+    ``i`` the next one starts after ``i``; the search stops ``2 * reach`` past the anchor
+    (longer than any match's tail). Windows of dense anchors overlap, so once the windows
+    searched add up to a few times the text, the rest is one plain scan (linear either way).
+    """
+    anchor = spec.anchor
+    if anchor is None:
+        yield from pattern.finditer(text)
+        return
+    pos = 0
+    budget = 4 * (len(text) + spec.reach)
+    while True:
+        i = text.find(anchor, pos)
+        if i < 0:
+            return
+        lo, hi = max(pos, i - spec.reach), i + 2 * spec.reach
+        budget -= min(hi, len(text)) - lo
+        if budget < 0:
+            yield from pattern.finditer(text, pos)
+            return
+        m = pattern.search(text, lo, hi)
+        if m is None:
+            pos = i + 1
+            continue
+        yield m
+        pos = m.end() if m.end() > m.start() else m.end() + 1
+
+
 def _resolve(found: list[Entity]) -> list[Entity]:
     """Keep non-overlapping entities: tier, then length, then score, then priority."""
     if len(found) < 2:
@@ -175,10 +239,14 @@ def _resolve(found: list[Entity]) -> list[Entity]:
         set(found),
         key=lambda e: (-TIER[e.type], -(e.end - e.start), -e.score, -PRIORITY[e.type], e.start),
     )
+    # One flag per code point taken: linear in the spans' total length (checking each span
+    # against every kept one was quadratic: 10 MB of IP addresses ran for hours).
+    taken = bytearray(max(e.end for e in ranked))
     kept: list[Entity] = []
     for e in ranked:
-        if all(e.end <= k.start or e.start >= k.end for k in kept):
+        if taken.find(1, e.start, e.end) < 0:
             kept.append(e)
+            taken[e.start : e.end] = b"\x01" * (e.end - e.start)
     kept.sort(key=lambda e: (e.start, e.end))
     return kept
 

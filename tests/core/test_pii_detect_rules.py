@@ -1,0 +1,227 @@
+"""Detection rules added after the accuracy benchmark: strong shapes, clause-bound context,
+shapes that are never phones, IBAN-shaped tokens, international phones, IPv6 forms.
+
+Values here are built from the standards (Luhn, mod-97, SSA rules), not taken from a corpus.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from guardflow.pii import Detector, EntityType, _checks, detect
+
+T = EntityType
+
+
+def luhn_complete(prefix: str, length: int) -> str:
+    """Pad ``prefix`` with 0-9 cycling digits and append the Luhn check digit."""
+    body = (prefix + "".join(str(i % 10) for i in range(length)))[: length - 1]
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return body + str((10 - total % 10) % 10)
+
+
+def iban(country: str, bban: str) -> str:
+    """Build an IBAN with correct mod-97 check digits."""
+    rearranged = bban + country + "00"
+    number = int("".join(str(int(c, 36)) for c in rearranged))
+    return f"{country}{98 - number % 97:02d}{bban}"
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    """(type, matched text) pairs with the default detector."""
+    return [(e.type.value, text[e.start : e.end]) for e in detect(text)]
+
+
+# ---------------------------------------------------------------- US_SSN
+
+
+def test_dashed_ssn_needs_no_context_and_beats_phone() -> None:
+    assert found("Please use 536-22-1234 for this.") == [("US_SSN", "536-22-1234")]
+    # A phone word nearby does not turn an SSN-shaped string into a phone number.
+    assert found("call back: 536-22-1234") == [("US_SSN", "536-22-1234")]
+
+
+def test_spaced_and_bare_ssn_still_need_context() -> None:
+    assert found("Please use 536 22 1234 for this.") == []
+    assert found("ssn 536 22 1234") == [("US_SSN", "536 22 1234")]
+
+
+def test_invalid_dashed_ssn_is_neither_ssn_nor_phone() -> None:
+    for bad in ("000-22-1234", "666-22-1234", "912-22-1234", "536-00-1234", "536-22-0000"):
+        assert found(f"call me: {bad}") == [], bad
+
+
+# ---------------------------------------------------------------- CREDIT_CARD
+
+
+@pytest.mark.parametrize(
+    ("prefix", "length", "sizes", "sep"),
+    [("4", 16, [4, 4, 4, 4], " "), ("2221", 16, [4, 4, 4, 4], "-"), ("37", 15, [4, 6, 5], " "),
+     ("36", 14, [4, 6, 4], "-"), ("4", 16, [16], ""), ("4", 13, [13], ""),
+     ("4", 19, [4, 4, 4, 4, 3], " ")],
+)  # fmt: skip
+def test_card_in_standard_grouping_needs_no_context(
+    prefix: str, length: int, sizes: list[int], sep: str
+) -> None:
+    n = luhn_complete(prefix, length)
+    parts, pos = [], 0
+    for size in sizes:
+        parts.append(n[pos : pos + size])
+        pos += size
+    number = sep.join(parts)
+    assert found(f"Please use {number} for this.") == [("CREDIT_CARD", number)]
+
+
+def test_card_odd_grouping_needs_context() -> None:
+    n = luhn_complete("4", 16)
+    odd = f"{n[:2]} {n[2:9]} {n[9:]}"
+    assert found(f"Please use {odd} for this.") == []
+    assert found(f"card {odd}") == [("CREDIT_CARD", odd)]
+
+
+def test_negative_word_counts_only_in_its_clause() -> None:
+    n = luhn_complete("5", 16)
+    assert found(f"order 12345 shipped.\nPlease use {n} for this.") == [("CREDIT_CARD", n)]
+    assert found(f"build 3.2.1 | {n}") == [("CREDIT_CARD", n)]
+    assert found(f"ref: {n}") == []  # the negative word labels this number
+
+
+def test_label_names_the_next_value_only() -> None:
+    n = luhn_complete("4", 16)
+    # "tracking" labels the first number, not the card after it.
+    assert found(f"tracking 4821-77 and {n}") == [("CREDIT_CARD", n)]
+
+
+def test_card_glued_to_a_following_date_keeps_its_groups() -> None:
+    n = luhn_complete("36", 14)
+    grouped = f"{n[:4]} {n[4:10]} {n[10:]}"
+    assert found(f"{grouped} 2022-07-24T01:24:37") == [("CREDIT_CARD", grouped)]
+
+
+def test_luhn_valid_prefix_of_a_longer_number_needs_context() -> None:
+    n = luhn_complete("4", 16)
+    spaced = " ".join(n[i : i + 4] for i in range(0, 16, 4))
+    assert found(f"Please use {spaced} 864 for this.") == []
+
+
+def test_no_card_or_phone_inside_an_iban_shaped_token() -> None:
+    code = iban("PT", "000201231234567890154")
+    bad = code[:2] + f"{(int(code[2:4]) + 1) % 100:02d}" + code[4:]  # wrong check digits
+    spaced = " ".join(bad[i : i + 4] for i in range(0, len(bad), 4))
+    assert found(f"code: {spaced} ok") == []
+    good = " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+    assert found(f"code: {good} ok") == [("IBAN_CODE", good)]
+
+
+# ---------------------------------------------------------------- PHONE_NUMBER
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["call 94105-1234", "call 20240115103000", "call 202401151030", "call 300.12.45.200",
+     "call ORD-2024-555123", "call INV/2024/55512"],
+)  # fmt: skip
+def test_shapes_that_are_never_phones(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["+81 3-1234-5678", "+91 98765 43210", "+34 912 34 56 78", "+44 20 7946 0958",
+     "+55 11 2345-6789"],
+)  # fmt: skip
+def test_international_phones_need_no_context(number: str) -> None:
+    assert found(f"Please use {number} for this.") == [("PHONE_NUMBER", number)]
+
+
+def test_international_phone_after_an_iban() -> None:
+    code = iban("PL", "109010140000071219812874")
+    spaced = " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+    assert found(f"{spaced} +44 20 7946 0958") == [
+        ("IBAN_CODE", spaced),
+        ("PHONE_NUMBER", "+44 20 7946 0958"),
+    ]
+
+
+def test_form_label_on_the_line_before_counts() -> None:
+    assert found("Phone:\n020 7946 0958\n") == [("PHONE_NUMBER", "020 7946 0958")]
+    assert found("order 7.\n020 7946 0958\n") == []
+
+
+def test_label_glued_after_the_number() -> None:
+    assert found("415 555 2671-Office") == [("PHONE_NUMBER", "415 555 2671")]
+
+
+def test_regional_parse_runs_only_when_context_can_lift_it() -> None:
+    _checks.phone_regional.cache_clear()
+    detect("values 020 7946 0958 and 030 1234 5678")
+    assert _checks.phone_regional.cache_info().currsize == 0
+    assert found("tel 030 1234 5678")[0][0] == "PHONE_NUMBER"
+    assert _checks.phone_regional.cache_info().currsize > 0
+    # With a lower min_score the regional parse runs without context too.
+    low = Detector([T.PHONE_NUMBER], context=False, min_score=0.3)
+    assert [e.type for e in low.detect("values 030 1234 5678")] == [T.PHONE_NUMBER]
+
+
+# ---------------------------------------------------------------- IP_ADDRESS
+
+
+@pytest.mark.parametrize(
+    "addr",
+    ["2001:0db8:85a3:0000:0000:8a2e:0370:7334", "::ffff:192.0.2.128", "fe80::1c2d:3e4f",
+     "2001:db8:5606::94eb", "198.51.100.23"],
+)  # fmt: skip
+def test_ip_forms_without_context(addr: str) -> None:
+    assert found(f"Please use {addr} for this.") == [("IP_ADDRESS", addr)]
+
+
+def test_ip_after_an_unrelated_negative_clause() -> None:
+    assert found("order ORD-2024-1. 198.51.100.23") == [("IP_ADDRESS", "198.51.100.23")]
+    assert found("running v1.2.3.4") == []
+    assert found("version 10.2.0.1") == []
+
+
+# ---------------------------------------------------------------- IBAN_CODE
+
+
+def test_spaced_iban_followed_by_another_token() -> None:
+    se = iban("SE", "50000000058398257466")
+    ch = iban("CH", "00762011623852957")
+    ch_spaced = " ".join(ch[i : i + 4] for i in range(0, len(ch), 4))
+    assert found(f"code: {se} {ch_spaced}") == [("IBAN_CODE", se), ("IBAN_CODE", ch_spaced)]
+    gb = iban("GB", "WEST12345698765432")
+    gb_spaced = " ".join(gb[i : i + 4] for i in range(0, len(gb), 4))
+    de = iban("DE", "370400440532013000")
+    assert found(f"{de} IBAN {gb_spaced}, thanks") == [
+        ("IBAN_CODE", de),
+        ("IBAN_CODE", gb_spaced),
+    ]
+
+
+# ---------------------------------------------------------------- scan path
+
+
+def test_email_anchor_scan_matches_full_scan() -> None:
+    texts = [
+        "a@b x" * 50 + " jane.doe@example.org",
+        "@@@ x@y.io @ q@r",
+        "mail " + "w" * 700 + "@example.org and z@example.com",
+        "no at sign here",
+        "a@" * 5000 + " jane@example.org " + "a.a@b." * 3000 + "x@y.io",  # dense: plain scan
+    ]
+    import re
+
+    from guardflow.pii._patterns import PATTERNS
+    from guardflow.pii.detector import _matches
+
+    spec = next(p for p in PATTERNS if p.name == "email")
+    rx = re.compile(spec.regex)
+    for t in texts:
+        assert [m.span() for m in _matches(spec, rx, t)] == [m.span() for m in rx.finditer(t)]
