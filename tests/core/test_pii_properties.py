@@ -40,17 +40,29 @@ from guardflow.pii import (  # noqa: E402
 from guardflow.pii._patterns import PATTERNS  # noqa: E402
 
 _T = EntityType
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI explores the same examples on every run, so a known, reported bug (the strict
+# xfail minimal cases below) cannot turn the suite red at random; run with a seed to explore more.
+FAST = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 # Known failures reported to the lead (minimal cases below, strict: they flip when fixed).
-GLUED = pytest.mark.xfail(
-    reason="a phone glued to a masked e-mail ('0@0.AA+12(01200)0000') is found only once the "
-    "e-mail is replaced: masking is not idempotent and the rescan finds PII",
+GLUED_REASON = (
+    "a phone glued to a masked e-mail ('0@0.AA+12(01200)0000') is found only once the "
+    "e-mail is replaced: masking is not idempotent and the rescan finds PII"
 )
-MARK_BOUNDARY = pytest.mark.xfail(
-    reason="Rust \\b treats combining marks as word characters, Python's re does not: "
-    "detect finds a card after U+0300 that the vectorised prefilter (32+ rows) skips",
+MARK_BOUNDARY_REASON = (
+    "Rust \\b treats combining marks as word characters, Python's re does not: "
+    "detect finds a card after U+0300 that the vectorised prefilter (32+ rows) skips"
 )
-SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # Planted PII and near-misses (synthetic values: test card and documentation ranges).
 FRAGMENTS = [
@@ -135,7 +147,6 @@ def test_detect_many_equals_detect(batch: list[str | None]) -> None:
         check_spans(text, spans)
 
 
-@MARK_BOUNDARY
 @SLOW
 @given(st.lists(maybe_text, min_size=32, max_size=64))
 def test_detect_many_equals_detect_on_vectorised_path(batch: list[str | None]) -> None:
@@ -146,7 +157,6 @@ def test_detect_many_equals_detect_on_vectorised_path(batch: list[str | None]) -
 # --- masking -----------------------------------------------------------------------------------
 
 
-@GLUED
 @FAST
 @given(texts)
 def test_replace_masking_is_idempotent(text: str) -> None:
@@ -155,7 +165,6 @@ def test_replace_masking_is_idempotent(text: str) -> None:
     assert mask_text(once) == once
 
 
-@GLUED
 @FAST
 @given(texts)
 def test_masked_text_rescanned_holds_no_pii(text: str) -> None:
@@ -164,13 +173,13 @@ def test_masked_text_rescanned_holds_no_pii(text: str) -> None:
     assert detect(masked) == []
 
 
-@pytest.mark.xfail(strict=True, reason="reported: see GLUED")
+@pytest.mark.xfail(strict=True, reason=GLUED_REASON)
 def test_glued_phone_minimal_case() -> None:
     once = mask_text("0@0.AA+12(01200)0000")
     assert once is not None and mask_text(once) == once
 
 
-@pytest.mark.xfail(strict=True, reason="reported: see MARK_BOUNDARY")
+@pytest.mark.xfail(strict=True, reason=MARK_BOUNDARY_REASON)
 def test_combining_mark_boundary_minimal_case() -> None:
     batch = ["0"] * 31 + ["\u03002200000020411348"]
     detector = Detector()
