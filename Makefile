@@ -12,7 +12,7 @@ CORE := UV_PROJECT_ENVIRONMENT=.venv-core $(UV) run --locked --package guardflow
 DOCS := UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) run --locked --package airflow-provider-guardflow --group dev --group docs
 PYTEST_ARGS ?=
 
-.PHONY: help uv envs demo test test-core test-airflow test-prefect test-e2e lint typecheck bench \
+.PHONY: help uv envs browser demo test test-core test-airflow test-prefect test-e2e lint typecheck bench \
 	bench-inference bench-vault bench-drift docs clean
 
 help: ## list targets
@@ -27,10 +27,16 @@ envs: uv ## build .venv-airflow, .venv-prefect and .venv-core from uv.lock
 	UV_PROJECT_ENVIRONMENT=.venv-prefect $(UV) sync --locked --package prefect-guardflow --group dev
 	UV_PROJECT_ENVIRONMENT=.venv-core $(UV) sync --locked --package guardflow --all-extras --group dev
 
+browser: ## install Debian's chromium for the review-page tests when it is missing (needs root or sudo)
+	@[ -x /usr/bin/chromium ] || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
 demo: envs ## start the local model server and run the reference workflow on Airflow and Prefect
 	$(AIRFLOW) python example_dags/run_demo.py --prefect-python .venv-prefect/bin/python
 
-test: envs lint typecheck test-core test-airflow test-prefect test-e2e ## everything CI runs
+test: envs browser lint typecheck test-core test-airflow test-prefect test-e2e ## everything CI runs
 
 test-core: uv ## core tests, in both orchestrator environments (slow ones in the first only)
 	$(AIRFLOW) pytest tests/core $(PYTEST_ARGS)
