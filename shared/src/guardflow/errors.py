@@ -17,6 +17,14 @@ GuardflowError
 ├── TrackingError                 results could not be logged to the MLflow tracking server
 ├── PIIError                      PII masking or scanning could not run
 │   └── PIIFoundError             a scan found PII where the policy allows none (carries .report)
+├── GateError                     a human approval gate could not be opened, decided or waited on
+│   ├── GateNotFoundError         no gate with this id in the store
+│   ├── GateClosedError           the gate is resolved or expired; a late decision is refused
+│   ├── GateVoteRefusedError      not an assignee, already voted, or not one of the gate's options
+│   ├── GateTokenError            a decision link is forged, expired or already used
+│   ├── GateRejectedError         the gate was rejected and the step is configured to fail
+│   ├── GateTimeoutError          the gate expired and its on-timeout action is "fail"
+│   └── NotificationError         a notifier failed after its retries
 ├── SecretsError                  anything that went wrong reading secrets from Vault / OpenBao
 │   ├── VaultUnreachableError     the server could not be reached (retryable)
 │   ├── VaultSealedError          the server is sealed; unseal it (retryable)
@@ -49,6 +57,13 @@ __all__ = [
     "DriftError",
     "DriftInputError",
     "EndpointNotReadyError",
+    "GateClosedError",
+    "GateError",
+    "GateNotFoundError",
+    "GateRejectedError",
+    "GateTimeoutError",
+    "GateTokenError",
+    "GateVoteRefusedError",
     "GuardflowError",
     "InferenceConnectError",
     "InferenceError",
@@ -59,6 +74,7 @@ __all__ = [
     "InputDataError",
     "MalformedResponseError",
     "MissingExtraError",
+    "NotificationError",
     "OutputWriteError",
     "PIIError",
     "PIIFoundError",
@@ -451,3 +467,57 @@ class PIIFoundError(PIIError):
 
 class PIIPolicyError(ConfigurationError):
     """A PII policy is invalid, or needs something that was not given (a Vault client, a key)."""
+
+
+# --- Approval gates (guardflow.gates) -------------------------------------------------------------
+
+
+class GateError(GuardflowError):
+    """A human approval gate could not be opened, decided or waited on.
+
+    Args:
+        message: What went wrong and what to do about it.
+        gate_id: The gate concerned, when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, gate_id: str | None = None, retryable: bool | None = None
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.gate_id = gate_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Orchestrators pickle failed states; keep the keyword-only gate id through the trip.
+        return (functools.partial(type(self), gate_id=self.gate_id), (self.message,))
+
+
+class GateNotFoundError(GateError):
+    """No gate with this id exists in the store (wrong id, or another store URL)."""
+
+
+class GateClosedError(GateError):
+    """The gate is already resolved or expired; the decision was refused and nothing changed."""
+
+
+class GateVoteRefusedError(GateError):
+    """The vote was refused: the reviewer is not an assignee, already voted, or chose no option."""
+
+
+class GateTokenError(GateError):
+    """A decision link's token is forged, expired or was already used; nothing was decided."""
+
+
+class GateRejectedError(GateError):
+    """The gate was rejected and the step is configured to fail on rejection."""
+
+
+class GateTimeoutError(GateError):
+    """The gate expired without a decision and its on-timeout action is ``fail``."""
+
+
+class NotificationError(GateError):
+    """A notifier could not deliver its message after its retries.
+
+    The message names the notifier kind and the HTTP status or SMTP reply code, never the webhook
+    URL (it is a credential) or the message body.
+    """
