@@ -23,7 +23,7 @@ import string
 import uuid
 from collections.abc import Callable
 
-__all__ = ["NEGATIVE_KINDS", "POSITIVE_KINDS", "Record", "generate"]
+__all__ = ["NEGATIVE_KINDS", "POSITIVE_KINDS", "Record", "generate", "prose"]
 
 Span = tuple[str, int, int]
 Record = tuple[str, list[Span]]
@@ -480,3 +480,37 @@ def generate(n: int, seed: int = 20241124) -> list[Record]:
         rng.shuffle(items)
         records.append(_fill(rng, items))
     return records
+
+
+_PROSE_WORDS = (
+    "the", "order", "arrived", "late", "and", "box", "was", "damaged", "so", "we", "asked",
+    "for", "a", "refund", "which", "took", "about", "two", "weeks", "customer", "says",
+    "app", "crashes", "when", "opening", "settings", "on", "older", "phones", "please",
+    "update", "shipping", "notes", "before", "friday", "team", "agreed", "to", "move",
+    "meeting", "thanks", "quick", "reply", "delivery", "driver", "left", "parcel", "at",
+    "back", "door", "great", "service", "would", "buy", "again", "size", "runs", "small",
+    "colour", "matches", "photos", "support", "closed", "ticket",
+)  # fmt: skip
+
+
+def prose(n: int, seed: int = 20241125) -> list[str]:
+    """``n`` free-text notes with no PII: words, quantities, prices, times, short dates.
+
+    The kind of text most rows of a comments or notes column hold; numbers stay short
+    (quantities, ``$12.50``, ``10:30``, ``2024``) as in such notes.
+    """
+    rng = random.Random(seed)
+    extras = (
+        lambda: str(rng.randint(1, 99)),
+        lambda: f"${rng.randint(1, 500)}.{rng.randint(0, 99):02d}",
+        lambda: f"{rng.randint(0, 23)}:{rng.randint(0, 59):02d}",
+        lambda: str(rng.randint(1990, 2030)),
+        lambda: f"{rng.randint(1, 31)}/{rng.randint(1, 12)}",
+    )
+    out = []
+    for _ in range(n):
+        words = [rng.choice(_PROSE_WORDS) for _ in range(rng.randint(8, 30))]
+        for _ in range(rng.randint(0, 2)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(extras)())
+        out.append(" ".join(words).capitalize() + ".")
+    return out

@@ -32,6 +32,7 @@ Span = tuple[int, int, float]
 Check = Callable[[str, int, int, float], list[Span]]
 
 _SEP = re.compile(r"[ .-]+")
+_NON_DIGITS = re.compile(r"[^0-9]+")
 _DATE = re.compile(
     r"^(?:(?:19|20)[0-9]{2}[-./ ](?:0?[1-9]|1[0-2])[-./ ](?:0?[1-9]|[12][0-9]|3[01])"
     r"|(?:0?[1-9]|[12][0-9]|3[01])[-./ ](?:0?[1-9]|1[0-2])[-./ ](?:19|20)[0-9]{2}"
@@ -369,6 +370,8 @@ def check_phone(text: str, start: int, end: int, score: float) -> list[Span]:
     with :data:`PENDING` scores, in order, for the detector to resolve with
     :func:`phone_regional` when context allows.
     """
+    if end - start < 7 or len(_NON_DIGITS.sub("", text[start:end])) < 7:
+        return []  # every phone (and every sub-span tried) has 7 digits or more
     if _glued_number(text, start, end, ".-/:,") or _glued_token(text, start, end):
         return []
     before = _char(text, start - 1)

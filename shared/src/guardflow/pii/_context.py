@@ -14,7 +14,8 @@ import re
 from guardflow.pii.entities import EntityType
 
 __all__ = [
-    "AFTER_WINDOW", "BEFORE_WINDOW", "BOOST", "PENALTY", "context_delta", "may_support",
+    "AFTER_WINDOW", "BEFORE_WINDOW", "BOOST", "PENALTY", "ROW_FLAGS", "context_delta",
+    "may_support", "row_context",
 ]  # fmt: skip
 
 #: Characters inspected before and after a candidate.
@@ -82,6 +83,42 @@ _VERSION_RE = re.compile(r"(?:\bv|\bversion\s*:?\s*|\bver\.?\s*)$", re.IGNORECAS
 _BOUNDARY_RE = re.compile(
     r"(?<!:)(?<!:\r)(?<!: )[\n\r]|[|;]|(?:[^\W\d_]{4,}|[^A-Za-z\s])[.!?](?=\s)"
 )
+
+
+def _rust_words(words: tuple[str, ...]) -> str:
+    """A case-insensitive alternation of ``words`` for Rust ``regex`` (no boundaries)."""
+    escaped = ("".join("\\" + c if not c.isalnum() and c != " " else c for c in w) for w in words)
+    return "(?i)(?:" + "|".join(sorted(escaped, key=len, reverse=True)) + ")"
+
+
+#: Row flags for the vectorised pass: name -> a Rust regex that matches every text in which
+#: the flag's words could count (looser than the rules: no word boundaries, whole text). A row
+#: without a flag's match gets no context change from those words, so the per-candidate window
+#: scans are skipped for it. ``ctx:<TYPE>``: the type's supporting words (before or after);
+#: ``neg``: the contradicting words; ``ver``: a "v" (version prefix before an IP address).
+ROW_FLAGS: dict[str, str] = {
+    **{
+        f"ctx:{t.value}": _rust_words(tuple(dict.fromkeys(_BEFORE.get(t, ()) + _AFTER.get(t, ()))))
+        for t in dict.fromkeys([*_BEFORE, *_AFTER])
+    },
+    "neg": _rust_words(_NEGATIVE),
+    "ver": "(?i)v",
+}
+
+
+def row_context(flags: frozenset[str]) -> tuple[frozenset[EntityType], frozenset[EntityType]]:
+    """From a row's :data:`ROW_FLAGS`: (types whose score context may change, types it may raise).
+
+    A type outside the first set gets ``context_delta == 0`` anywhere in the row; outside the
+    second, ``may_support`` is false.
+    """
+    support = frozenset(t for t in _T if f"ctx:{t.value}" in flags)
+    change = set(support)
+    if "neg" in flags:
+        change |= _NEGATIVE_TYPES
+    if "ver" in flags:
+        change.add(_T.IP_ADDRESS)
+    return frozenset(change), support
 
 
 def _clause_before(text: str, start: int) -> tuple[str, int]:

@@ -110,6 +110,17 @@ class Engine:
         if rule.whole:
             return self._whole(column, rule, values, rows, touched)
         found = self.detector().detect_many(values)
+        return self._apply(column, values, found, rows, touched)
+
+    def _apply(
+        self,
+        column: str,
+        values: list[str | None],
+        found: list[list[Entity]],
+        rows: Sequence[int],
+        touched: set[int],
+    ) -> list[str | None]:
+        """Count the entities ``found`` in ``values`` and (mask mode) return the masked values."""
         groups: dict[tuple[Action, EntityType], list[tuple[int, Entity]]] = defaultdict(list)
         counts = self.counts[column]
         for i, entities in enumerate(found):
@@ -132,6 +143,26 @@ class Engine:
             if entities:
                 result[i] = _rebuild(_text(values[i]), entities, outputs, i)
         return result
+
+    def _arrow_free_text(self, column: str, col: Any, touched: set[int]) -> Any:
+        """Scan/mask one Arrow string column; only rows holding candidates become Python strings.
+
+        Returns the new column, or ``None`` when nothing changed.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.bytes_scanned += pc.sum(pc.binary_length(col)).as_py() or 0
+        rows, texts, found = self.detector().detect_column(col)
+        values: list[str | None] = list(texts)
+        new = self._apply(column, values, found, rows, touched)
+        if new is values:
+            return None
+        hit = [False] * len(col)
+        for row in rows:
+            hit[row] = True
+        combined = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        return pc.replace_with_mask(combined, pa.array(hit), pa.array(new, type=col.type))
 
     def _whole(
         self,
@@ -231,7 +262,11 @@ class Engine:
             col = table.column(column)
             kind = col.type
             rows = range(table.num_rows)
-            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            if _is_text(kind) and not rule.whole:
+                array = self._arrow_free_text(column, col, touched)
+                if array is None:  # nothing to change: keep the column as it is
+                    continue
+            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
                 nbytes = pc.sum(pc.binary_length(col)).as_py() or 0
                 values = col.to_pylist()
                 new: Any = self.values(column, rule, values, rows, touched, nbytes)

@@ -28,8 +28,9 @@ class PatternSpec:
         regex: The pattern text (Rust- and Python-compatible).
         score: Base score of a validated match of this shape.
         prefilter: A looser pattern for the vectorised pass when ``regex`` would compile too
-            large for Rust's size limit (bounded repetitions of Unicode classes); every text
-            ``regex`` matches must match it.
+            large for Rust's size limit (bounded repetitions of Unicode classes), or a
+            stricter one that only drops rows whose matches the check always rejects; every
+            text holding a match the check accepts must match it.
         anchor: A literal every match contains (``@`` for e-mails), or ``None``. With
             ``reach``, it lets the per-row scan start near each anchor instead of trying
             ``regex`` at every position of the text.
@@ -92,6 +93,9 @@ PATTERNS: tuple[PatternSpec, ...] = (
         r"(?:[ .-]{1,2}(?:\([0-9]{1,5}\)[ .-]?)?[0-9]{1,14}|\([0-9]{1,5}\)[0-9]{1,14}){0,7}"
         r"(?:[ ]?(?:x|ext\.?|extension)[ ]?[0-9]{1,6})?\b",
         0.0,
+        # Every phone the check accepts has 7+ digits, at most 5 separator characters apart
+        # (``) - (`` between groups): rows without such a run have no phone to validate.
+        r"[0-9](?:[ .()-]{0,5}[0-9]){6}",
     ),
     PatternSpec(
         "btc",

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from guardflow.pii._checks import CHECKS, PENDING, REGIONAL_MAX, Check, phone_regional
-from guardflow.pii._context import context_delta, may_support
+from guardflow.pii._context import ROW_FLAGS, context_delta, may_support, row_context
 from guardflow.pii._patterns import PATTERNS, PRIORITY, TIER, PatternSpec
 from guardflow.pii.entities import NER_TYPES, PATTERN_TYPES, Entity, EntityType
 
@@ -24,7 +25,15 @@ __all__ = ["Detector", "detect"]
 #: Below this many texts the polars pre-pass costs more than it saves.
 _VECTOR_MIN_ROWS = 32
 
+#: No entity is shorter than this many characters (the shortest shape is an e-mail address
+#: such as ``a@b.cd``; phones need 7 digits, IPv4 7 characters); cells of fewer UTF-8 bytes
+#: skip detection in the vectorised pass.
+_MIN_CHARS = 6
+
 _Compiled = tuple[PatternSpec, "re.Pattern[str]", Check]
+#: What to scan in a row: the active shapes' compiled patterns, the types context may change,
+#: the types context may raise.
+_Plan = tuple[tuple[_Compiled, ...], frozenset[EntityType], frozenset[EntityType]]
 
 
 class Detector:
@@ -74,6 +83,8 @@ class Detector:
         self._prefilter: dict[str, str] = {
             spec.name: spec.prefilter or spec.regex for spec, _, _ in self._compiled
         }
+        self._all_shapes = tuple(self._compiled)
+        self._all_context = frozenset(EntityType), frozenset(EntityType)
 
     def __repr__(self) -> str:
         names = ",".join(sorted(t.value for t in self.entities))
@@ -108,57 +119,130 @@ class Detector:
         if not rows:
             return results
         if self._compiled:
-            for i, active in zip(rows, self._candidate_types(texts, rows), strict=True):
-                if active:
+            if len(rows) < _VECTOR_MIN_ROWS:
+                every = (self._all_shapes, *self._all_context)
+                for i in rows:
                     text = texts[i]
                     assert text is not None
-                    results[i] = self._scan(text, active)
+                    results[i] = self._scan(text, *every)
+            else:
+                from guardflow._optional import require
+
+                pl = require("polars", "pii")
+                series = pl.Series("t", [texts[i] for i in rows], dtype=pl.String)
+                picked, plans = self._candidates(series)
+                for k, plan in zip(picked, plans, strict=True):
+                    text = texts[rows[k]]
+                    assert text is not None
+                    results[rows[k]] = self._scan(text, *plan)
         if self.ner:
             self._merge_ner(texts, rows, results)
         return results
 
-    def _candidate_types(
-        self, texts: Sequence[str | None], rows: list[int]
-    ) -> list[frozenset[str]]:
-        """For each row, the shapes whose prefilter matches (polars for columns, else all)."""
-        all_shapes = frozenset(self._prefilter)
-        if len(rows) < _VECTOR_MIN_ROWS:
-            return [all_shapes] * len(rows)
+    def detect_column(self, column: Any) -> tuple[list[int], list[str], list[list[Entity]]]:
+        """Detect in an Arrow string array/chunked array, materialising only candidate rows.
+
+        The prefilters run over the Arrow buffers (polars, no Python strings); only rows that
+        hold a candidate become Python strings. NER (which needs every text) goes through
+        :meth:`detect_many` instead.
+
+        Args:
+            column: A ``pyarrow`` (chunked) array of strings, or a polars string Series.
+
+        Returns:
+            ``(rows, texts, entities)`` for the rows with at least one entity: row positions
+            in ``column``, their texts and their sorted, non-overlapping entities.
+        """
         from guardflow._optional import require
 
         pl = require("polars", "pii")
-        series = pl.Series("t", [texts[i] for i in rows], dtype=pl.String)
-        frame = pl.DataFrame({"t": series}).select(
-            [pl.col("t").str.contains(rx).alias(name) for name, rx in self._prefilter.items()]
-        )
-        # Encode each row's matching shapes as a bit mask, computed by polars, and build one
-        # frozenset per distinct mask.
-        names = list(frame.columns)
-        masks = (
-            frame.select(
-                pl.sum_horizontal(
-                    [pl.col(c).cast(pl.Int64) * (1 << i) for i, c in enumerate(names)]
-                ).alias("m")
-            )
-            .get_column("m")
-            .to_list()
-        )
-        sets: dict[int, frozenset[str]] = {}
-        out: list[frozenset[str]] = []
-        for mask in masks:
-            shapes = sets.get(mask)
-            if shapes is None:
-                shapes = sets[mask] = frozenset(n for i, n in enumerate(names) if mask >> i & 1)
-            out.append(shapes)
-        return out
+        series = column if isinstance(column, pl.Series) else pl.Series("t", column)
+        if series.dtype != pl.String:
+            series = series.cast(pl.String)
+        if self.ner:
+            texts = series.to_list()
+            found = self.detect_many(texts)
+            hit = [i for i, f in enumerate(found) if f]
+            return hit, [texts[i] for i in hit], [found[i] for i in hit]
+        rows: list[int] = []
+        texts_out: list[str] = []
+        entities: list[list[Entity]] = []
+        if not self._compiled or series.len() == 0:
+            return rows, texts_out, entities
+        picked, plans = self._candidates(series)
+        texts = series.gather(picked).to_list() if picked else []
+        for k, text, plan in zip(picked, texts, plans, strict=True):
+            hits = self._scan(text, *plan)
+            if hits:
+                rows.append(k)
+                texts_out.append(text)
+                entities.append(hits)
+        return rows, texts_out, entities
 
-    def _scan(self, text: str, active: frozenset[str]) -> list[Entity]:
-        """Find, validate, score and resolve candidates of the ``active`` shapes in one text."""
+    def _candidates(self, series: Any) -> tuple[list[int], list[_Plan]]:
+        """Rows of a polars string Series holding a candidate, each with its scan plan.
+
+        One polars pass computes, per row, which shapes' prefilters match and which context
+        flags (:data:`~guardflow.pii._context.ROW_FLAGS`) hold, as one bit mask; rows with no
+        shape bit (nulls, empty and short cells, text without candidates) are dropped there.
+        """
+        import polars as pl
+
+        names = list(self._prefilter)
+        flags = list(ROW_FLAGS) if self.context else []
+        shape_bits = [
+            pl.col("t").str.contains(rx).fill_null(False).cast(pl.Int64) * (1 << i)
+            for i, rx in enumerate(self._prefilter.values())
+        ]
+        frame = (
+            pl.DataFrame({"t": series})
+            .with_row_index("i")
+            .filter(pl.col("t").str.len_bytes() >= _MIN_CHARS)
+            .with_columns(pl.sum_horizontal(shape_bits).alias("m"))
+            .filter(pl.col("m") != 0)
+        )
+        if flags:  # context flags: only on the rows that hold a candidate
+            flag_bits = [
+                pl.col("t").str.contains(ROW_FLAGS[f]).cast(pl.Int64) * (1 << (len(names) + j))
+                for j, f in enumerate(flags)
+            ]
+            frame = frame.select(pl.col("i"), pl.col("m") + pl.sum_horizontal(flag_bits))
+        picked = frame.get_column("i").to_list()
+        plans: dict[int, _Plan] = {}
+        out: list[_Plan] = []
+        for mask in frame.get_column("m").to_list():
+            plan = plans.get(mask)
+            if plan is None:
+                shapes = tuple(c for i, c in enumerate(self._compiled) if mask >> i & 1)
+                row_flags = frozenset(
+                    f for j, f in enumerate(flags) if mask >> (len(names) + j) & 1
+                )
+                plan = plans[mask] = (shapes, *row_context(row_flags))
+            out.append(plan)
+        return picked, out
+
+    def _scan(
+        self,
+        text: str,
+        active: tuple[_Compiled, ...],
+        change: frozenset[EntityType],
+        support: frozenset[EntityType],
+    ) -> list[Entity]:
+        """Find, validate, score and resolve candidates of the ``active`` patterns in one text.
+
+        ``change``: the types whose score context words may change in this text; ``support``:
+        those it may raise (from the row flags; every type when unknown).
+        """
         found: list[Entity] = []
-        for spec, pattern, check in self._compiled:
-            if spec.name not in active:
-                continue
-            for m in _matches(spec, pattern, text):
+        context = self.context
+        min_score = self.min_score
+        for spec, pattern, check in active:
+            etype = spec.type
+            ctx = context and etype in change
+            matches = (
+                pattern.finditer(text) if spec.anchor is None else _matches(spec, pattern, text)
+            )
+            for m in matches:
                 pending_done = False
                 for start, end, base in check(text, m.start(), m.end(), spec.score):
                     # A national-format phone (PENDING): parse it under other regions only
@@ -166,22 +250,24 @@ class Detector:
                     if base == PENDING and (
                         pending_done
                         or (
-                            self.min_score > REGIONAL_MAX
-                            and not (self.context and may_support(text, start, end, spec.type))
+                            min_score > REGIONAL_MAX
+                            and not (
+                                ctx and etype in support and may_support(text, start, end, etype)
+                            )
                         )
                     ):
                         continue
-                    delta = context_delta(text, start, end, spec.type) if self.context else 0.0
+                    delta = context_delta(text, start, end, etype) if ctx else 0.0
                     if base == PENDING:
-                        if REGIONAL_MAX + delta < self.min_score:
+                        if REGIONAL_MAX + delta < min_score:
                             continue
                         base = phone_regional(text[start:end])
                         if base <= 0:
                             continue
                         pending_done = True
                     score = round(min(1.0, max(0.0, base + delta)), 4)
-                    if score >= self.min_score and end > start:
-                        found.append(Entity(spec.type, start, end, score))
+                    if score >= min_score and end > start:
+                        found.append(Entity(etype, start, end, score))
         return _resolve(found)
 
     def _merge_ner(

@@ -1,0 +1,64 @@
+"""The Arrow column path (``Detector.detect_column``) and the row pre-pass: same entities."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from guardflow.pii import Detector, PIIPolicy, mask_table
+from guardflow.pii.detector import _VECTOR_MIN_ROWS
+
+TEXTS: list[str | None] = [
+    "SSN 123-45-6780 and card 4111 1111 1111 1111",
+    None,
+    "",
+    "a@b.c",  # shorter than any entity
+    "call 212-555-0143 tomorrow",
+    "nothing to see here, 3 items for $12.50 at 10:30",
+    "ip 10.0.0.1 version v1.2.3.4",
+    "number 123456789 alone",  # a bare 9-digit SSN only counts with a context word
+    "ssn: 123456789",
+    "ticket 212-555-0143",  # a contradicting word, no supporting one
+    "mail jane.doe@example.org",
+    "Tel. +44 20 7946 0958",
+] * 4
+
+
+def test_detect_column_matches_detect_many_and_detect() -> None:
+    detector = Detector()
+    assert len(TEXTS) > _VECTOR_MIN_ROWS
+    expected = [detector.detect(t) for t in TEXTS]
+    assert detector.detect_many(TEXTS) == expected
+    rows, texts, found = detector.detect_column(pa.array(TEXTS, pa.string()))
+    assert rows == [i for i, e in enumerate(expected) if e]
+    assert texts == [TEXTS[i] for i in rows]
+    assert found == [expected[i] for i in rows]
+    assert any(e.type.value == "US_SSN" for f in found for e in f)
+
+
+def test_detect_column_on_chunked_large_strings() -> None:
+    detector = Detector()
+    chunked = pa.chunked_array([TEXTS[:7], TEXTS[7:]], pa.large_string())
+    rows, _, found = detector.detect_column(chunked)
+    assert rows == [i for i, t in enumerate(TEXTS) if detector.detect(t)]
+    assert found == [detector.detect(TEXTS[i]) for i in rows]
+
+
+def test_row_context_flags_do_not_change_scores() -> None:
+    # Without the row flags (context on everywhere) and with them, the same entities and scores.
+    detector = Detector()
+    for text in TEXTS:
+        if text:
+            every = (detector._all_shapes, *detector._all_context)
+            assert detector._scan(text, *every) == detector.detect_many([text] * 40)[0]
+
+
+def test_mask_table_masks_only_rows_with_entities_and_keeps_type() -> None:
+    table = pa.table({"t": pa.array(TEXTS, pa.large_string()), "n": list(range(len(TEXTS)))})
+    out, report = mask_table(table, PIIPolicy.model_validate({"free_text_columns": ["t"]}))
+    assert out.schema.field("t").type == pa.large_string()
+    values = out.column("t").to_pylist()
+    assert values[1] is None and values[2] == "" and values[3] == "a@b.c"
+    assert values[5] == TEXTS[5]
+    assert values[0] == "SSN <US_SSN> and card <CREDIT_CARD>"
+    assert report.rows_scanned == len(TEXTS)
+    assert report.rows_touched == sum(1 for t in TEXTS if Detector().detect(t))
