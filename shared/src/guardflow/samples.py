@@ -14,6 +14,10 @@ from [-10, 10]:
   ``note`` (free text with e-mail addresses, phone numbers and test card numbers). The reference
   workflow masks it before anything else reads it.
 
+After scoring, :func:`write_review_items` turns the model's scores into labelled items with a
+confidence, which the reference workflow's approval gate routes: only low-confidence items go to
+a human.
+
 Standard library only, so the example DAG stays cheap to parse.
 """
 
@@ -31,9 +35,12 @@ __all__ = [
     "KEY_COLUMN",
     "PII_COLUMNS",
     "REFERENCE_ROWS",
+    "REVIEW_SCALE",
     "demo_dir",
+    "label_prediction",
     "write_landed_csv",
     "write_reference_csv",
+    "write_review_items",
     "write_sample_csv",
 ]
 
@@ -47,6 +54,9 @@ PII_COLUMNS = ("email", "note")
 """Columns of the landed sample that hold personal data (made up, for the masking step)."""
 REFERENCE_ROWS = 1000
 """Rows in the reference dataset (at most 1,000: the drift tests are then K-S p-values)."""
+
+REVIEW_SCALE = 10.0
+"""Distance of a score from the decision boundary (0) at which the demo is fully confident."""
 
 # Seeds picked so that the sample is a typical draw from the reference's distribution: every
 # feature's K-S p-value against the reference is above 0.5, so the demo does not drift by chance.
@@ -170,5 +180,70 @@ def _write(
             ]
             extra = _personal(personal, i) if pii else []
             writer.writerow([f"{key_prefix}-{i:05d}", *values, *extra])
+    tmp.replace(target)
+    return target
+
+
+def label_prediction(score: float, *, scale: float = REVIEW_SCALE) -> tuple[str, float]:
+    """Turn the demo model's score into a label and a confidence in [0, 1].
+
+    The label is ``positive`` for scores at or above 0 and ``negative`` below; the confidence is
+    the score's distance from that boundary relative to ``scale`` (capped at 1), so scores near 0
+    are the uncertain ones a human should look at.
+
+    Args:
+        score: The model's output for one row.
+        scale: Distance from the boundary that counts as full confidence.
+
+    Returns:
+        ``(label, confidence)``, the confidence rounded to 4 digits.
+
+    Examples:
+        >>> label_prediction(-2.5)
+        ('negative', 0.25)
+    """
+    label = "positive" if score >= 0 else "negative"
+    return label, round(min(1.0, abs(score) / scale), 4)
+
+
+def write_review_items(
+    scores_uri: str | os.PathLike[str],
+    items_uri: str | os.PathLike[str],
+    *,
+    key_column: str = KEY_COLUMN,
+    score_column: str = "prediction",
+) -> Path:
+    """Write one review item per scored row: its key, features, label and confidence (JSONL).
+
+    Only the key, the :data:`FEATURES`, the label and the confidence are kept: the items are
+    what reviewers see, so the masked personal columns stay out.
+
+    Args:
+        scores_uri: The scoring output (Parquet, CSV or JSONL) with ``key_column`` and
+            ``score_column``.
+        items_uri: Destination JSON Lines file, written atomically.
+        key_column: The row key, kept as the item id.
+        score_column: The model's score.
+
+    Returns:
+        The path written.
+    """
+    import json
+
+    from guardflow.tables import read_table
+
+    rows = read_table(str(scores_uri)).select([key_column, *FEATURES, score_column]).to_pylist()
+    target = Path(items_uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            score = row.pop(score_column)
+            if score is None:
+                label, confidence = None, None
+            else:
+                label, confidence = label_prediction(float(score))
+            row.update({"label": label, "confidence": confidence})
+            fh.write(json.dumps(row) + "\n")
     tmp.replace(target)
     return target

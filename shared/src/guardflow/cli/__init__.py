@@ -8,6 +8,7 @@ Subcommands live in their own modules and register themselves on the parser:
   data drift.
 - ``guardflow quality DATA --suite SUITE [--format json|text]``: run an expectation suite.
 - ``guardflow pii detect|mask|scan ...``: detect, mask or scan personal data in files.
+- ``guardflow gates list|show|approve|reject|link|serve|export``: review and decide approval gates.
 - ``guardflow version``: print the installed version.
 
 Exit codes: 0 success, 1 the step failed (e.g. too many rows failed), 2 bad usage or
@@ -18,6 +19,7 @@ failed or permission denied.
 input or configuration (any error).
 ``pii``: 0 ok, 1 PII found where the policy does not allow it (``scan``), 2 bad input or
 configuration; Vault failures 3 and 4 as for ``secrets``.
+``gates``: 0 ok, 1 vote refused, gate closed or not found, 2 bad configuration.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 
 from guardflow import __version__
 from guardflow.cli import drift as drift_cli
+from guardflow.cli import gates as gates_cli
 from guardflow.cli import infer
 from guardflow.cli import pii as pii_cli
 from guardflow.cli import quality as quality_cli
@@ -61,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality_cli.register(sub)
     secrets_cli.register(sub)
     pii_cli.register(sub)
+    gates_cli.register(sub)
     return parser
 
 

@@ -11,6 +11,11 @@ available in any test without an import:
 | ``guardflow_audit_sink`` | function | a :class:`~guardflow.audit.MemoryAuditSink` to pass as ``audit_sink=`` |
 | ``vault_server`` | session | :class:`~guardflow.testing.vault_server.VaultServer`: a real OpenBao dev server (KV v1/v2, transit, AppRole, userpass) |
 | ``vault_config`` | function | a :class:`~guardflow.secrets.VaultConfig` for ``vault_server`` with a fresh child token (root policy) |
+| ``gate_store`` / ``gate_signer`` | function | a :class:`~guardflow.gates.store.GateStore` on SQLite in ``tmp_path`` / a :class:`~guardflow.gates.tokens.LinkSigner` with a random key |
+| ``gate_server`` | function | :class:`~guardflow.testing.gate_fixtures.GateServer`: the gate review page on a free port (identity header ``X-Forwarded-User``) |
+| ``chromium_page`` | function | a Playwright page in headless Debian Chromium |
+| ``notification_receiver`` | function | :class:`~guardflow.testing.notify_sinks.NotificationReceiver`: a local webhook endpoint recording JSON POSTs (``.url()``, ``.requests``, ``.wait_for()``, ``.fail_next()``) |
+| ``smtp_sink`` | function | :class:`~guardflow.testing.notify_sinks.SMTPSink`: a local SMTP server (aiosmtpd) keeping mails (``.host``, ``.port``, ``.messages``, ``.wait_for()``) |
 
 This module is imported by every pytest session of everyone who installs guardflow, so it imports
 nothing heavy: each fixture imports what it needs when it is first used.
@@ -32,17 +37,27 @@ import pytest
 # Stdlib-only module (about 20 ms to import): cheap enough to load with the plugin.
 from guardflow.testing.fault_server import fault_server
 
+# Stdlib + pytest only at import time; the gate fixtures import their dependencies when used.
+from guardflow.testing.gate_fixtures import chromium_page, gate_server, gate_signer, gate_store
+
 if TYPE_CHECKING:
     from guardflow.audit import MemoryAuditSink
     from guardflow.secrets.config import VaultConfig
     from guardflow.testing.model_servers import MLflowModelServer, MLServerModelServer
+    from guardflow.testing.notify_sinks import NotificationReceiver, SMTPSink
     from guardflow.testing.vault_server import VaultServer
 
 __all__ = [
+    "chromium_page",
     "fault_server",
+    "gate_server",
+    "gate_signer",
+    "gate_store",
     "guardflow_audit_sink",
     "mlflow_model_server",
     "mlserver_model_server",
+    "notification_receiver",
+    "smtp_sink",
     "vault_config",
     "vault_server",
 ]
@@ -135,3 +150,29 @@ def vault_config(vault_server: VaultServer) -> VaultConfig:
     vault_server.ensure_ready()
     token = vault_server.create_token(["root"], ttl="1h")
     return vault_server.config(TokenAuth.model_validate({"token": token}))
+
+
+@pytest.fixture
+def notification_receiver() -> Iterator[NotificationReceiver]:
+    """A local webhook endpoint (Slack, Teams, generic webhook) on a free port, per test.
+
+    Yields:
+        The running receiver: ``.url(path)``, ``.requests`` (path, headers, json), ``.bodies``,
+        ``.statuses``, ``.wait_for(n, timeout)``, ``.fail_next(n, status, retry_after)``.
+    """
+    from guardflow.testing.notify_sinks import notification_receiver_fixture
+
+    yield from notification_receiver_fixture()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SMTPSink]:
+    """A local SMTP server (aiosmtpd) on a free port that keeps every mail, per test.
+
+    Yields:
+        The running sink: ``.host``, ``.port``, ``.messages`` (EmailMessage), ``.recipients``,
+        ``.logins``, ``.wait_for(n, timeout)``, ``.fail_next(n, code)``.
+    """
+    from guardflow.testing.notify_sinks import smtp_sink_fixture
+
+    yield from smtp_sink_fixture()
