@@ -97,10 +97,26 @@ def test_notifiers_satisfy_the_protocol(notification_receiver: NotificationRecei
         assert isinstance(notifier, Notifier)
 
 
-def test_slack_message_has_blocks_and_personal_links(
+def test_slack_message_has_blocks_decision_buttons_and_no_personal_links_by_default(
     notification_receiver: NotificationReceiver, secret_path: str
 ) -> None:
     SlackNotifier(notification_receiver.url(secret_path)).send(_message())
+    (_, _, payload), *_ = notification_receiver.wait_for(1)
+    urls = {b["text"]["text"]: b["url"] for b in _buttons(payload)}
+    # A shared channel must not show links that let anyone vote as another reviewer.
+    assert urls == {
+        "Open review page": "http://review.test/gates/g",
+        "Approve": "http://review.test/gates/g?option=approve",
+        "Reject": "http://review.test/gates/g?option=reject",
+    }
+    assert "/l/" not in json.dumps(payload)
+
+
+def test_slack_message_has_blocks_and_personal_links_when_enabled(
+    notification_receiver: NotificationReceiver, secret_path: str
+) -> None:
+    notifier = SlackNotifier(notification_receiver.url(secret_path), personal_links=True)
+    notifier.send(_message())
     (path, headers, payload), *_ = notification_receiver.wait_for(1)
     assert path == secret_path
     assert headers["content-type"] == "application/json"
@@ -112,6 +128,8 @@ def test_slack_message_has_blocks_and_personal_links(
     urls = {b["text"]["text"]: b["url"] for b in _buttons(payload)}
     assert urls == {
         "Open review page": "http://review.test/gates/g",
+        "Approve": "http://review.test/gates/g?option=approve",
+        "Reject": "http://review.test/gates/g?option=reject",
         "Review as ana": "http://review.test/l/v1.token-of-ana.sig",
         "Review as bo": "http://review.test/l/v1.token-of-bo.sig",
         "Review as cy": "http://review.test/l/v1.token-of-cy.sig",
@@ -132,21 +150,21 @@ def test_slack_escapes_control_characters_and_keeps_block_limits(
     assert "<!here>" not in json.dumps(payload) and "<!channel>" not in payload["text"]
 
 
-def test_slack_shows_at_most_twenty_personal_links(
+def test_slack_keeps_within_the_25_element_actions_limit(
     notification_receiver: NotificationReceiver,
 ) -> None:
     links = {f"user{i:02d}": f"http://review.test/l/t{i}" for i in range(25)}
     message = GateMessage(gate=_gate(), event="opened", page_url="http://p", links=links)
-    SlackNotifier(notification_receiver.url()).send(message)
+    SlackNotifier(notification_receiver.url(), personal_links=True).send(message)
     (_, _, payload), *_ = notification_receiver.wait_for(1)
-    assert len(_buttons(payload)) == 1 + 20
-    assert "5 more reviewers" in json.dumps(payload)
+    assert len(_buttons(payload)) == 1 + 2 + 19
+    assert "6 more reviewers" in json.dumps(payload)
 
 
 def test_teams_card_opens_page_and_personal_links(
     notification_receiver: NotificationReceiver,
 ) -> None:
-    TeamsNotifier(notification_receiver.url("/teams")).send(_message())
+    TeamsNotifier(notification_receiver.url("/teams"), personal_links=True).send(_message())
     (_, _, payload), *_ = notification_receiver.wait_for(1)
     attachment = payload["attachments"][0]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from guardflow.errors import InputDataError
@@ -86,3 +89,34 @@ def test_duplicate_ids_are_refused_without_echoing_them() -> None:
 def test_an_item_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(InputDataError, match="not a mapping"):
         route_items([["id", 1]], RoutingRule())  # type: ignore[list-item]
+
+
+def test_items_are_read_from_a_jsonl_file(tmp_path: Path) -> None:
+    from guardflow.gates.routing import load_items
+    from guardflow.samples import write_review_items
+
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text(
+        "\n".join(
+            json.dumps(
+                {"row_id": f"r{i}", "f0": 1.0, "f1": 2.0, "f2": 3.0, "f3": 4.0, "prediction": p}
+            )
+            for i, p in enumerate([-30.0, 2.5, 0.0, None])
+        )
+        + "\n"
+    )
+    items = load_items(write_review_items(scores, tmp_path / "items.jsonl"))
+    assert items is not None
+    assert [i["row_id"] for i in items] == ["r0", "r1", "r2", "r3"]
+    rule = RoutingRule(score_field="confidence", below=0.5, id_field="row_id")
+    to_review, passed = route_items(items, rule)
+    # Confident (|score| >= 5) passes; near the boundary or unscored goes to a human.
+    assert [i for i, _ in to_review] == ["r1", "r2", "r3"]
+    assert [p["row_id"] for p in passed] == ["r0"]
+
+
+def test_items_from_a_missing_file_give_a_clear_error(tmp_path: Path) -> None:
+    from guardflow.gates.routing import load_items
+
+    with pytest.raises(InputDataError):
+        load_items(str(tmp_path / "nope.jsonl"))

@@ -27,7 +27,7 @@ __all__ = [
     "slack_escape",
 ]
 
-MAX_LINK_BUTTONS = 20
+MAX_LINK_BUTTONS = 19
 """Personal-link buttons per chat message; more reviewers use the review page."""
 
 _SLACK_HEADER_MAX = 150
@@ -113,6 +113,12 @@ def _slack_mrkdwn(markdown: str) -> str:
     return _BOLD.sub(r"*\1*", text)
 
 
+def _option_url(page_url: str, option: str) -> str:
+    from urllib.parse import quote
+
+    return f"{page_url}?option={quote(option, safe='')}"
+
+
 def _personal_links(message: GateMessage) -> list[tuple[str, str]]:
     return sorted(message.links.items())[:MAX_LINK_BUTTONS]
 
@@ -122,7 +128,7 @@ def render_slack(message: GateMessage) -> dict[str, Any]:
 
     Blocks: a header (the subject), the body as mrkdwn, the context as fields, a context line
     (pipeline, run, task, expiry, quorum), and buttons: "Open review page" plus one "Review as
-    <name>" per personal link (at most 20).
+    <name>" per personal link (at most 19).
 
     Args:
         message: The notification.
@@ -175,6 +181,18 @@ def render_slack(message: GateMessage) -> dict[str, Any]:
             "style": "primary",
         }
     ]
+    # Decision links: each opens the review page with the option chosen; the page confirms.
+    # Slack allows 25 elements per actions block: page + 5 options + 19 personal links.
+    for index, option in enumerate(gate.policy.options[:5]):
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": f"guardflow-option-{index}",
+            "text": {"type": "plain_text", "text": _cut(option.capitalize(), _SLACK_BUTTON_MAX)},
+            "url": _option_url(message.page_url, option),
+        }
+        if option in gate.policy.reject_options:
+            button["style"] = "danger"
+        buttons.append(button)
     for index, (reviewer, url) in enumerate(_personal_links(message)):
         buttons.append(
             {
@@ -232,6 +250,14 @@ def render_teams(message: GateMessage) -> dict[str, Any]:
         facts.append({"title": "Items", "value": items})
     body.append({"type": "FactSet", "facts": facts})
     actions = [{"type": "Action.OpenUrl", "title": "Open review page", "url": message.page_url}]
+    actions += [
+        {
+            "type": "Action.OpenUrl",
+            "title": option.capitalize(),
+            "url": _option_url(message.page_url, option),
+        }
+        for option in gate.policy.options[:5]
+    ]
     actions += [
         {"type": "Action.OpenUrl", "title": f"Review as {_one_line(reviewer)}", "url": url}
         for reviewer, url in _personal_links(message)

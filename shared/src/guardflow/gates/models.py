@@ -90,12 +90,17 @@ class RoutingRule(BaseModel):
 
 
 class SlackNotifierConfig(BaseModel):
-    """A Slack incoming webhook; the URL is a credential (a ``vault://`` reference is allowed)."""
+    """A Slack incoming webhook; the URL is a credential (a ``vault://`` reference is allowed).
+
+    ``personal_links`` adds each reviewer's signed link to the message: only for private
+    channels or DMs, since a link lets whoever holds it vote as that reviewer.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["slack"] = "slack"
     webhook_url: SecretStr
+    personal_links: bool = False
 
 
 class TeamsNotifierConfig(BaseModel):
@@ -105,6 +110,7 @@ class TeamsNotifierConfig(BaseModel):
 
     kind: Literal["teams"] = "teams"
     webhook_url: SecretStr
+    personal_links: bool = False
 
 
 class EmailNotifierConfig(BaseModel):

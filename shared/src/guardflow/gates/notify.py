@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -210,8 +211,14 @@ class _HTTPNotifier:
 class SlackNotifier(_HTTPNotifier):
     """Posts a Block Kit message to a Slack incoming webhook.
 
+    The message's decision buttons open the review page, where the reviewer signs in (identity
+    header from the proxy) and confirms. Personal signed links ("Review as <name>") are left out
+    unless ``personal_links`` is set: a link stands in for its reviewer's login, and everyone in
+    a shared channel would see every reviewer's link. Set it only for private channels or DMs.
+
     Args:
         webhook_url: The incoming-webhook URL (a credential: never logged).
+        personal_links: Include each reviewer's personal signed link as a button.
         retries: Retries after the first attempt.
         timeout: Seconds per request.
         sleep: Blocking sleep between retries (tests inject a recorder).
@@ -224,6 +231,7 @@ class SlackNotifier(_HTTPNotifier):
         self,
         webhook_url: str,
         *,
+        personal_links: bool = False,
         retries: int = 3,
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -236,17 +244,24 @@ class SlackNotifier(_HTTPNotifier):
             sleep=sleep,
             max_retry_after_s=max_retry_after_s,
         )
+        self.personal_links = personal_links
+
+    def _shown(self, message: GateMessage) -> GateMessage:
+        return message if self.personal_links else dataclasses.replace(message, links={})
 
     def render(self, message: GateMessage) -> dict[str, Any]:
         """Return the Block Kit payload (see :func:`~guardflow.gates._render.render_slack`)."""
-        return render_slack(message)
+        return render_slack(self._shown(message))
 
 
 class TeamsNotifier(SlackNotifier):
     """Posts an Adaptive Card to a Microsoft Teams webhook (Workflows or classic connector).
 
+    Personal links are left out unless ``personal_links`` is set, as for Slack.
+
     Args:
         webhook_url: The webhook URL (a credential: never logged).
+        personal_links: Include each reviewer's personal signed link as an action.
         retries: Retries after the first attempt.
         timeout: Seconds per request.
         sleep: Blocking sleep between retries.
@@ -257,7 +272,7 @@ class TeamsNotifier(SlackNotifier):
 
     def render(self, message: GateMessage) -> dict[str, Any]:
         """Return the card payload (see :func:`~guardflow.gates._render.render_teams`)."""
-        return render_teams(message)
+        return render_teams(self._shown(message))
 
 
 def sign_webhook(secret: str | bytes, timestamp: str, body: bytes) -> str:
@@ -524,9 +539,11 @@ def build_notifiers(
         notifiers: list[Notifier] = []
         for config in configs:
             if config.kind == "slack":
-                notifiers.append(SlackNotifier(resolver.text(config.webhook_url, "slack")))
+                url = resolver.text(config.webhook_url, "slack")
+                notifiers.append(SlackNotifier(url, personal_links=config.personal_links))
             elif config.kind == "teams":
-                notifiers.append(TeamsNotifier(resolver.text(config.webhook_url, "teams")))
+                url = resolver.text(config.webhook_url, "teams")
+                notifiers.append(TeamsNotifier(url, personal_links=config.personal_links))
             elif config.kind == "webhook":
                 secret = resolver.text(config.secret, "webhook") if config.secret else None
                 url = resolver.text(SecretStr(config.url), "webhook")

@@ -17,13 +17,20 @@ Examples:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardflow.errors import InputDataError
 from guardflow.gates.models import RoutingRule
 
-__all__ = ["item_id", "item_score", "lookup", "route_items"]
+__all__ = [
+    "item_id",
+    "item_score",
+    "load_items",
+    "lookup",
+    "route_items",
+]
 
 _MISSING = object()
 
@@ -105,3 +112,28 @@ def route_items(
         else:
             passed.append(item)
     return to_review, passed
+
+
+def load_items(
+    source: Sequence[Mapping[str, Any]] | str | os.PathLike[str] | None,
+) -> list[Mapping[str, Any]] | None:
+    """Return items given inline, or read them from a Parquet, CSV or JSONL file or URI.
+
+    Args:
+        source: The items, a file path or URI, or ``None``.
+
+    Returns:
+        The items as mappings (``None`` when none were given).
+
+    Raises:
+        InputDataError: The file cannot be read or is not a table.
+        MissingExtraError: Reading files needs the ``data`` extra (pyarrow).
+    """
+    if source is None:
+        return None
+    if isinstance(source, (str, os.PathLike)):
+        from guardflow.tables import read_table
+
+        rows: list[Mapping[str, Any]] = read_table(os.fspath(source)).to_pylist()
+        return rows
+    return list(source)

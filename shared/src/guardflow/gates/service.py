@@ -42,7 +42,7 @@ from guardflow.gates.models import (
     RoutingRule,
     outcome_of,
 )
-from guardflow.gates.routing import item_id, item_score, lookup, route_items
+from guardflow.gates.routing import item_id, item_score, load_items, lookup, route_items
 from guardflow.identity import RunIdentity, step_key
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ class Gate:
         subject: str,
         body: str = "",
         context: Mapping[str, Any] | None = None,
-        items: Sequence[Mapping[str, Any]] | None = None,
+        items: Sequence[Mapping[str, Any]] | str | os.PathLike[str] | None = None,
         key: str = "",
         external: Mapping[str, Any] | None = None,
         now: datetime | None = None,
@@ -228,7 +228,9 @@ class Gate:
             subject: One-line subject (also part of the gate id).
             body: Markdown body.
             context: Data shown to reviewers (masked).
-            items: Items to review (mappings with the routing rule's fields).
+            items: Items to review (mappings with the routing rule's fields), or the URI of a
+                Parquet, CSV or JSONL file of them (read only when the gate is created, so
+                pipelines pass a file, not data, between steps).
             key: Distinguishes several gates with one subject in one step.
             external: Orchestrator data to resume a run (e.g. the Prefect flow run id).
             now: The current time (UTC), for tests; default the clock.
@@ -250,8 +252,9 @@ class Gate:
                 record = self.store.get(gate_id, now=now)
                 created = False
             except GateNotFoundError:
+                rows = load_items(items)
                 new, gate_items = self._build(
-                    gate_id, identity, subject, body, context, items, external, now
+                    gate_id, identity, subject, body, context, rows, external, now
                 )
                 record, created = self.store.create(new, gate_items)
             rec.attributes["gate.created"] = created
