@@ -27,6 +27,7 @@ PROTOCOLS = ["mlflow", "v2", "bentoml", "openai", "openai-embeddings", "json"]
 _INTEGRATION = "guardflow Inference"
 _CHECKS_INTEGRATION = "guardflow Drift and Quality"
 _PII_INTEGRATION = "guardflow PII"
+_GATES_INTEGRATION = "guardflow Approval Gates"
 
 # --- Vault (guardflow_airflow.hooks.vault) ---
 VAULT_CONN_TYPE = "guardflow_vault"
@@ -166,6 +167,8 @@ def get_provider_info() -> dict[str, Any]:
             },
             # --- PII masking and scanning (issue 4) ---
             {"integration-name": _PII_INTEGRATION, "tags": ["security", "data-quality"]},
+            # --- approval gates (issue 6) ---
+            {"integration-name": _GATES_INTEGRATION, "tags": ["ai", "machine-learning"]},
         ],
         "operators": [
             {
@@ -182,6 +185,16 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": _PII_INTEGRATION,
                 "python-modules": ["guardflow_airflow.operators.pii"],
+            },
+            {
+                "integration-name": _GATES_INTEGRATION,
+                "python-modules": ["guardflow_airflow.operators.gates"],
+            },
+        ],
+        "triggers": [
+            {
+                "integration-name": _GATES_INTEGRATION,
+                "python-modules": ["guardflow_airflow.triggers.gates"],
             },
         ],
         "extra-links": ["guardflow_airflow.links.DriftReportLink"],
