@@ -13,9 +13,15 @@
 4. runs ``example_dags/prefect/guardflow_reference.py`` with the Prefect environment's
    interpreter against an ephemeral Prefect server under ``.demo/prefect``, Vault reached
    through ``VAULT_ADDR`` / ``VAULT_TOKEN``;
-5. runs both again on a drifted sample (``--simulate-drift``), which takes the drift branch:
+5. while each workflow waits at its approval gate, shows where a human would decide (the review
+   page started with ``guardflow gates serve`` on 127.0.0.1:8765, and the command that prints a
+   reviewer's personal link), then decides through the CLI (``guardflow gates approve``) as
+   reviewer ``demo-reviewer``; the gate store is ``.demo/gates.db`` and the link-signing key is
+   read from Vault (``secret/guardflow/gates``, key ``signing_key``);
+6. runs both again on a drifted sample (``--simulate-drift``), which takes the drift branch:
    an alert naming the drifted columns, and nothing scored (``--no-drift-run`` skips this);
-6. prints what happened (PII masked, checks, drift branch, results), then stops both servers.
+7. prints what happened (PII masked, checks, drift branch, review decision, results), then stops
+   the servers.
 
 Everything it writes stays under ``.demo/`` (delete it to start over). No token is printed.
 """
@@ -29,7 +35,9 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from guardflow.testing.model_servers import MLflowModelServer
 from guardflow.testing.vault_server import VaultServer
@@ -40,10 +48,13 @@ PREFECT_FLOW = ROOT / "example_dags" / "prefect" / "guardflow_reference.py"
 # Where the example workflows read the model server's token (KV v2 mount "secret").
 TOKEN_PATH = "guardflow/inference"
 PII_KEY_PATH = "guardflow/pii"
+GATE_KEY_PATH = "guardflow/gates"
 READ_POLICY = "\n".join(
     f'path "secret/data/{path}" {{ capabilities = ["read"] }}'
-    for path in (TOKEN_PATH, PII_KEY_PATH)
+    for path in (TOKEN_PATH, PII_KEY_PATH, GATE_KEY_PATH)
 )
+REVIEWER = "demo-reviewer"
+REVIEW_PORT = 8765
 # Lines of the workflows' output that say what happened, gathered for the final summary.
 OUTCOME_MARKERS = (
     "PII report:",
@@ -51,18 +62,106 @@ OUTCOME_MARKERS = (
     "dataset: ",
     "Drift branch taken:",
     "ALERT:",
+    "Review gate ",
+    "Quarantined:",
     "Results:",
 )
 # Airflow's log lines end with the logger and source location: not needed in the summary.
 _LOG_CONTEXT = re.compile(r"\s+\[[\w.]+\](\s+\w+=\S+)*\s*$")
 
 
+def _gates_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``guardflow gates ...`` (the CLI a reviewer or an operator would use)."""
+    return subprocess.run(
+        [sys.executable, "-m", "guardflow", "gates", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+class _DemoReviewer(threading.Thread):
+    """Stands in for the human: waits for a pending gate, shows where to click, decides by CLI."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.env = env
+        self.lines: list[str] = []
+        self._done = threading.Event()
+
+    def stop(self) -> None:
+        """Stop watching (the workflow ended)."""
+        self._done.set()
+
+    def run(self) -> None:
+        """Approve each gate that shows up pending, once."""
+        decided: set[str] = set()
+        while not self._done.wait(1.0):
+            listed = _gates_cli(["list", "--status", "pending", "--format", "json"], self.env)
+            if listed.returncode != 0:
+                continue
+            for gate in json.loads(listed.stdout or "[]"):
+                if gate["id"] in decided:
+                    continue
+                decided.add(gate["id"])
+                self._decide(gate)
+
+    def _decide(self, gate: dict[str, Any]) -> None:
+        say = [
+            f"Review gate {gate['id']} is waiting: {gate['items']} low-confidence items "
+            f"for the reviewers ({gate['pipeline']} / {gate['task_id']})",
+            "    a reviewer would click the personal link in their notification; to get one:",
+            f"        guardflow gates link {gate['id']} --reviewer {REVIEWER}",
+            f"    and decide on the review page at http://127.0.0.1:{REVIEW_PORT}, or with:",
+            f"        guardflow gates approve {gate['id']} --reviewer {REVIEWER}",
+            "    the demo decides now, through the CLI:",
+        ]
+        approved = _gates_cli(
+            [
+                "approve",
+                gate["id"],
+                "--reviewer",
+                REVIEWER,
+                "--comment",
+                "demo: approved automatically by make demo",
+            ],
+            self.env,
+        )
+        say.append(f"    $ guardflow gates approve {gate['id']} --reviewer {REVIEWER}")
+        say += [f"    {line}" for line in approved.stdout.splitlines() if line.strip()]
+        if approved.returncode != 0:
+            say.append(f"    (exit {approved.returncode}) {approved.stderr.strip()}")
+        print("\n".join(say), flush=True)
+        self.lines.append(f"Review gate {gate['id']}: approved by {REVIEWER} through the CLI")
+
+
 def _run(step: str, cmd: list[str], env: dict[str, str]) -> list[str]:
-    """Run one step, echoing its output; return the lines that say what happened."""
+    """Run one step, echoing its output; return the lines that say what happened.
+
+    A :class:`_DemoReviewer` watches the gate store meanwhile and approves the workflow's gate.
+    """
     print(f"\n==> {step}", flush=True)
+    reviewer = _DemoReviewer(env)
+    reviewer.start()
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    assert proc.stdout is not None
+    outcome: list[str] = []
+    try:
+        outcome += _echo(proc)
+    finally:
+        reviewer.stop()
+        reviewer.join(timeout=10)
+    if proc.wait() != 0:
+        sys.exit(f"demo step failed: {step} (exit {proc.returncode})")
+    return reviewer.lines + outcome
+
+
+def _echo(proc: subprocess.Popen[str]) -> list[str]:
+    """Echo a step's output; return the lines that say what happened."""
     assert proc.stdout is not None
     outcome: list[str] = []
     for line in proc.stdout:
@@ -71,8 +170,6 @@ def _run(step: str, cmd: list[str], env: dict[str, str]) -> list[str]:
             if marker in line:
                 outcome.append(_LOG_CONTEXT.sub("", line[line.index(marker) :].strip()))
                 break
-    if proc.wait() != 0:
-        sys.exit(f"demo step failed: {step} (exit {proc.returncode})")
     return outcome
 
 
@@ -93,11 +190,17 @@ def _start_vault(demo: Path) -> tuple[VaultServer, str]:
         f"secret/data/{PII_KEY_PATH}",
         json={"data": {"hash_key": secrets.token_urlsafe(32)}},
     )
+    # The key that signs reviewers' decision links (whoever holds it can forge them).
+    vault.request(
+        "POST",
+        f"secret/data/{GATE_KEY_PATH}",
+        json={"data": {"signing_key": secrets.token_urlsafe(48)}},
+    )
     vault.write_policy("guardflow-inference-read", READ_POLICY)
     reader = vault.create_token(["guardflow-inference-read"], ttl="2h")
     print(
         f"    OpenBao ready at {vault.url}; inference token stored at secret/{TOKEN_PATH}, "
-        f"PII hash key at secret/{PII_KEY_PATH}"
+        f"PII hash key at secret/{PII_KEY_PATH}, link-signing key at secret/{GATE_KEY_PATH}"
     )
     return vault, reader
 
@@ -128,7 +231,43 @@ def _airflow_env(demo: Path, url: str, vault_url: str, vault_token: str) -> dict
         "AIRFLOW_CONN_VAULT_DEFAULT": json.dumps(vault_conn),
         "GUARDFLOW_DEMO_DIR": str(demo),
         "GUARDFLOW_AUDIT_PATH": str(demo / "audit.jsonl"),
+        # The gates CLI (the demo reviewer, `guardflow gates link`) reads Vault from these.
+        "VAULT_ADDR": vault_url,
+        "VAULT_TOKEN": vault_token,
+        "GUARDFLOW_GATES_DB": _gates_db(demo),
     }
+
+
+def _gates_db(demo: Path) -> str:
+    return f"sqlite:///{demo / 'gates.db'}"
+
+
+def _start_review_page(demo: Path, vault_url: str, vault_token: str) -> subprocess.Popen[bytes]:
+    """Start ``guardflow gates serve``: the review page the notification links point at."""
+    print(f"==> starting the review page on http://127.0.0.1:{REVIEW_PORT}", flush=True)
+    env = os.environ | {
+        "VAULT_ADDR": vault_url,
+        "VAULT_TOKEN": vault_token,
+        "GUARDFLOW_GATES_DB": _gates_db(demo),
+    }
+    log = (demo / "review-page.log").open("wb")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "guardflow",
+            "gates",
+            "serve",
+            "--port",
+            str(REVIEW_PORT),
+            "--signing-key-ref",
+            f"vault://secret/{GATE_KEY_PATH}#signing_key",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _prefect_env(demo: Path, url: str, vault_url: str, vault_token: str) -> dict[str, str]:
@@ -141,6 +280,7 @@ def _prefect_env(demo: Path, url: str, vault_url: str, vault_token: str) -> dict
         "VAULT_TOKEN": vault_token,
         "GUARDFLOW_DEMO_DIR": str(demo),
         "GUARDFLOW_AUDIT_PATH": str(demo / "audit.jsonl"),
+        "GUARDFLOW_GATES_DB": _gates_db(demo),
     }
 
 
@@ -152,12 +292,13 @@ def _print_results(demo: Path, outcomes: dict[str, list[str]]) -> None:
             print(f"        {line}")
     print("\n==> results")
     for path in sorted(demo.rglob("*")):
-        skipped = {"model-server", "home", "openbao", "audit.jsonl"}
+        skipped = {"model-server", "home", "openbao", "audit.jsonl", "review_items.jsonl"}
         wanted = {".parquet", ".jsonl", ".csv"}
         parts = set(path.relative_to(demo).parts)
         if path.is_file() and path.suffix in wanted and not skipped & parts:
             print(f"    {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     print(f"    audit trail: {demo / 'audit.jsonl'}")
+    print(f"    gate store: {demo / 'gates.db'} (guardflow gates list --status all)")
 
 
 def main() -> int:
@@ -184,9 +325,11 @@ def main() -> int:
     server = MLflowModelServer(workdir=demo / "model-server")
     server.start()
     vault: VaultServer | None = None
+    review_page: subprocess.Popen[bytes] | None = None
     try:
         print(f"    model server ready at {server.url}")
         vault, vault_token = _start_vault(demo)
+        review_page = _start_review_page(demo, vault.url, vault_token)
         if not args.skip_airflow:
             env = _airflow_env(demo, server.url, vault.url, vault_token)
             _run(
@@ -209,6 +352,9 @@ def main() -> int:
                     env,
                 )
     finally:
+        if review_page is not None:
+            review_page.terminate()
+            review_page.wait(timeout=15)
         if vault is not None:
             vault.stop()
         server.stop()

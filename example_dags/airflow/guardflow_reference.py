@@ -1,15 +1,15 @@
-"""guardflow reference workflow on Airflow: ingest, mask PII, check quality and drift, score.
+"""guardflow reference workflow on Airflow: ingest, mask PII, check, score, review, deliver.
 
-The full reference workflow is::
+The reference workflow is::
 
     ingest -> mask PII -> quality + drift checks -> inference on a model server
-           -> human approval gate -> deliver -> audit trail of every step
+           -> human approval gate (only what needs a human) -> deliver -> audit trail
 
-This version runs::
+As tasks::
 
-    ingest -> mask_pii -> check_quality -------------------> score -> deliver
-                       -> check_drift --(no drift)---------> score
-                                      --(drift)--> alert_drift (and stop: no score, no deliver)
+    ingest -> mask_pii -> check_quality ----------> score -> label_predictions -> review
+                       -> check_drift --(no drift)-> score            (approve) -> deliver
+                                      --(drift)--> alert_drift        (reject)  -> quarantine
 
 - ``mask_pii`` masks the landed file before any other step reads it, under
   ``example_dags/policies/pii.yaml``: the ``email`` column becomes a keyed hash (the key is read
@@ -23,7 +23,16 @@ This version runs::
   ``alert_drift`` when it did: the alert names the drifted columns, and scoring is skipped;
 - ``score`` sends the rows to the model server with a bearer token read from Vault at run time
   (``token="vault://secret/guardflow/inference#token"`` through the ``vault_default`` connection):
-  the token is never in the DAG file, a template field, XCom or the logs.
+  the token is never in the DAG file, a template field, XCom or the logs;
+- ``label_predictions`` turns each score into a label and a confidence (distance from the
+  decision boundary) and writes them as review items;
+- ``review`` is a deferrable approval gate under ``example_dags/policies/gate.yaml``: only items
+  whose confidence is under 0.5 go to a human (the rest pass), reviewers of the ``reviewers``
+  group decide by signed link, on the review page (``guardflow gates serve``) or with the CLI
+  (``guardflow gates approve <id>``), and may correct an item's label; while it waits, the task
+  holds no worker slot. ``approve`` continues to ``deliver``, ``reject`` to ``quarantine``.
+  Links are signed with a key read from Vault (``vault://secret/guardflow/gates#signing_key``);
+  the gate store is ``$GUARDFLOW_GATES_DB`` (SQLite by default).
 
 Each step passes file URIs on, never data, and writes an audit event (``$GUARDFLOW_AUDIT_PATH``).
 Files go under ``$GUARDFLOW_DEMO_DIR`` (default ``<tmp>/guardflow-demo``), one folder per DAG run.
@@ -56,8 +65,10 @@ from guardflow.samples import (
     demo_dir,
     write_landed_csv,
     write_reference_csv,
+    write_review_items,
 )
 from guardflow_airflow.operators.drift import DriftCheckBranchOperator
+from guardflow_airflow.operators.gates import GateBranchOperator
 from guardflow_airflow.operators.inference import InferenceOperator
 from guardflow_airflow.operators.pii import PIIMaskOperator
 from guardflow_airflow.operators.quality import DataQualityOperator
@@ -66,6 +77,7 @@ POLICIES = Path(__file__).resolve().parents[1] / "policies"
 QUALITY_SUITE = POLICIES / "sample_suite.yaml"
 DRIFT_POLICY = POLICIES / "drift.yaml"
 PII_POLICY = POLICIES / "pii.yaml"
+GATE_POLICY = POLICIES / "gate.yaml"
 # KV v2 mount "secret", path "guardflow/inference", key "token"; resolved when `score` runs.
 INFERENCE_TOKEN = "vault://secret/guardflow/inference#token"
 
@@ -81,7 +93,8 @@ def ingest(run_id: str | None = None, params: dict[str, Any] | None = None) -> d
 
     Returns:
         ``landed_uri`` (personal data: read only by ``mask_pii``), ``input_uri`` (the masked
-        copy every later step reads), ``reference_uri``, ``output_uri`` and ``dead_letter_uri``.
+        copy every later step reads), ``reference_uri``, ``output_uri``, ``dead_letter_uri``
+        and ``review_items_uri``.
     """
     folder = run_folder(run_id or "manual")
     landed = write_landed_csv(
@@ -98,7 +111,35 @@ def ingest(run_id: str | None = None, params: dict[str, Any] | None = None) -> d
         "reference_uri": str(reference),
         "output_uri": str(folder / "scores.parquet"),
         "dead_letter_uri": str(folder / "scores.dead_letter.jsonl"),
+        "review_items_uri": str(folder / "review_items.jsonl"),
     }
+
+
+@task
+def label_predictions(summary: dict[str, Any], items_uri: str) -> str:
+    """Label each scored row with a confidence and write the review items (a file, not XCom).
+
+    Returns:
+        The review items' URI, which the approval gate reads.
+    """
+    return str(write_review_items(summary["output_uri"], items_uri))
+
+
+@task
+def quarantine(ti: Any = None) -> dict[str, Any]:
+    """Keep rejected results out of delivery: reviewers said no, so nothing is published.
+
+    Returns:
+        The gate's outcome (ids, names and counts).
+    """
+    import logging
+
+    outcome = ti.xcom_pull(task_ids="review") if ti else {}
+    logging.getLogger("airflow.task").warning(
+        "Quarantined: reviewers rejected the predictions (gate %s); nothing delivered",
+        (outcome or {}).get("gate_id"),
+    )
+    return outcome or {}
 
 
 @task
@@ -165,7 +206,7 @@ def deliver(summary: dict[str, Any]) -> dict[str, Any]:
     doc_md=__doc__,
 )
 def guardflow_reference() -> None:
-    """Ingest -> mask PII -> quality and drift checks -> score (token from Vault) -> deliver."""
+    """Ingest -> mask PII -> checks -> score (token from Vault) -> review gate -> deliver."""
     files = ingest()
     mask_pii = PIIMaskOperator(
         task_id="mask_pii",
@@ -199,10 +240,25 @@ def guardflow_reference() -> None:
         token=INFERENCE_TOKEN,
         vault_conn_id="vault_default",
     )
+    items = label_predictions(score.output, files["review_items_uri"])
+    review = GateBranchOperator(
+        task_id="review",
+        subject="Review low-confidence predictions",
+        body=(
+            "The model is unsure of these predictions (confidence under 0.5). Check each "
+            "item's features and label, correct labels that are wrong, then **approve** to "
+            "deliver the results or **reject** to quarantine them."
+        ),
+        context={"model": "guardflow demo model", "dag_run": "{{ run_id }}"},
+        items=items,
+        policy=str(GATE_POLICY),
+        vault_conn_id="vault_default",
+        options_mapping={"approve": "deliver", "reject": "quarantine"},
+    )
     mask_pii >> [check_quality, check_drift]
     check_quality >> score
     check_drift >> [alert_drift(), score]
-    deliver(score.output)
+    review >> [deliver(score.output), quarantine()]
 
 
 reference_dag = guardflow_reference()
@@ -213,6 +269,9 @@ def _print_outcome(dag_run: Any) -> None:
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     branch = "alert_drift" if states.get("alert_drift") == "success" else "score"
     print(f"Drift branch taken: {branch}")
+    if states.get("review") == "success":
+        decided = "deliver" if states.get("deliver") == "success" else "quarantine"
+        print(f"Review gate branch taken: {decided}")
     print("Task states: " + ", ".join(f"{t}={s}" for t, s in sorted(states.items())))
 
 

@@ -1,14 +1,15 @@
-"""guardflow reference workflow on Prefect: ingest, mask PII, check quality and drift, score.
+"""guardflow reference workflow on Prefect: ingest, mask PII, check, score, review, deliver.
 
-The full reference workflow is::
+The reference workflow is::
 
     ingest -> mask PII -> quality + drift checks -> inference on a model server
-           -> human approval gate -> deliver -> audit trail of every step
+           -> human approval gate (only what needs a human) -> deliver -> audit trail
 
-This version runs::
+As tasks::
 
     ingest -> mask_pii -> validate_data -> check_drift --(no drift)--> read_vault_secret
-                                                      -> run_inference -> deliver
+        -> run_inference -> label_predictions -> request_approval --(approved)--> deliver
+                                                                  --(rejected)--> quarantine
                                        --(drift)-----> alert_drift (and stop)
 
 - ``mask_pii`` masks the landed file before any other step reads it, under
@@ -22,7 +23,13 @@ This version runs::
   ``alert_drift`` names the drifted columns and the flow stops before scoring;
 - ``read_vault_secret`` reads the model server's bearer token from Vault (KV v2 mount ``secret``,
   path ``guardflow/inference``, key ``token``) and ``run_inference`` sends it: the value never
-  appears in the flow's code, parameters, logs or results.
+  appears in the flow's code, parameters, logs or results;
+- ``label_predictions`` turns each score into a label and a confidence and writes review items;
+- ``request_approval`` is the approval gate under ``example_dags/policies/gate.yaml``: only
+  items with confidence under 0.5 go to a human; the flow run pauses (Prefect's resume form
+  works) until the gate store has a decision, made by signed link, on the review page
+  (``guardflow gates serve``), with the CLI (``guardflow gates approve <id>``) or in the UI.
+  Approved results are delivered, rejected ones quarantined.
 
 Each step passes file URIs on, never data, and writes an audit event (``$GUARDFLOW_AUDIT_PATH``).
 Files go under ``$GUARDFLOW_DEMO_DIR`` (default ``<tmp>/guardflow-demo``), one folder per flow
@@ -59,8 +66,10 @@ from guardflow.samples import (
     demo_dir,
     write_landed_csv,
     write_reference_csv,
+    write_review_items,
 )
 from prefect_guardflow.drift import check_drift
+from prefect_guardflow.gates import request_approval
 from prefect_guardflow.inference import InferenceEndpoint, run_inference
 from prefect_guardflow.pii import mask_pii
 from prefect_guardflow.quality import validate_data
@@ -74,6 +83,12 @@ POLICIES = Path(__file__).resolve().parents[1] / "policies"
 QUALITY_SUITE = POLICIES / "sample_suite.yaml"
 PII_POLICY = POLICIES / "pii.yaml"
 DRIFT_POLICY = POLICIES / "drift.yaml"
+GATE_POLICY = POLICIES / "gate.yaml"
+REVIEW_BODY = (
+    "The model is unsure of these predictions (confidence under 0.5). Check each item's features "
+    "and label, correct labels that are wrong, then **approve** to deliver the results or "
+    "**reject** to quarantine them."
+)
 
 
 def endpoint(block_name: str | None = None) -> InferenceEndpoint:
@@ -100,7 +115,8 @@ def ingest(folder: str, simulate_drift: bool = False) -> dict[str, str]:
 
     Returns:
         ``landed_uri`` (personal data: read only by ``mask_pii``), ``input_uri`` (the masked
-        copy every later step reads), ``reference_uri``, ``output_uri`` and ``dead_letter_uri``.
+        copy every later step reads), ``reference_uri``, ``output_uri``, ``dead_letter_uri``
+        and ``review_items_uri``.
     """
     landed = write_landed_csv(Path(folder) / "landed.csv", drift=simulate_drift)
     # The data the model was validated on; in production a versioned dataset (or a saved
@@ -114,7 +130,32 @@ def ingest(folder: str, simulate_drift: bool = False) -> dict[str, str]:
         "reference_uri": str(reference),
         "output_uri": str(Path(folder) / "scores.parquet"),
         "dead_letter_uri": str(Path(folder) / "scores.dead_letter.jsonl"),
+        "review_items_uri": str(Path(folder) / "review_items.jsonl"),
     }
+
+
+@task(persist_result=False, cache_policy=NONE)
+def label_predictions(summary: dict[str, Any], items_uri: str) -> str:
+    """Label each scored row with a confidence and write the review items (a file, not data).
+
+    Returns:
+        The review items' URI, which the approval gate reads.
+    """
+    return str(write_review_items(summary["output_uri"], items_uri))
+
+
+@task(persist_result=False, cache_policy=NONE)
+def quarantine(decision: dict[str, Any]) -> dict[str, Any]:
+    """Keep rejected results out of delivery: reviewers said no, so nothing is published.
+
+    Returns:
+        The gate's outcome (ids, names and counts).
+    """
+    get_run_logger().warning(
+        "Quarantined: reviewers rejected the predictions (gate %s); nothing delivered",
+        decision["gate_id"],
+    )
+    return decision
 
 
 @task(persist_result=False, cache_policy=NONE)
@@ -171,7 +212,8 @@ def guardflow_reference(
 
     Returns:
         ``branch`` (``"score"`` or ``"alert_drift"``), the ``quality`` and ``drift`` results,
-        and ``scoring`` (the scoring summary, ``None`` when the drift branch stopped the flow).
+        ``review`` and ``review_branch`` (``"deliver"`` or ``"quarantine"``) when scored, and
+        ``scoring`` (the delivered summary, ``None`` when nothing was delivered).
     """
     folder = demo_dir() / "prefect" / str(flow_run.id or "manual")
     files = ingest(str(folder), simulate_drift)
@@ -206,7 +248,22 @@ def guardflow_reference(
         dead_letter=files["dead_letter_uri"],
         token=token,
     )
-    return {"branch": "score", **result, "scoring": deliver(summary)}
+    items_uri = label_predictions(summary, files["review_items_uri"])
+    # Only low-confidence items go to a human (routing rule in gate.yaml); the flow pauses
+    # without a busy worker until the gate store has a decision (link, page, CLI or the UI).
+    decision = request_approval(
+        "Review low-confidence predictions",
+        REVIEW_BODY,
+        context={"model": "guardflow demo model", "flow_run": str(flow_run.id or "manual")},
+        items=items_uri,
+        policy=str(GATE_POLICY),
+        vault=vault(vault_block),
+    )
+    result["review"] = decision
+    if not decision["approved"]:
+        quarantine(decision)
+        return {"branch": "score", "review_branch": "quarantine", **result}
+    return {"branch": "score", "review_branch": "deliver", **result, "scoring": deliver(summary)}
 
 
 if __name__ == "__main__":
@@ -218,7 +275,10 @@ if __name__ == "__main__":
         drifted = [c["column"] for c in outcome["drift"]["columns"] if c["drifted"]]
         print(f"Drifted columns: {', '.join(drifted)}; nothing was scored")
     else:
+        print(f"Review gate branch taken: {outcome['review_branch']}")
         scored = outcome["scoring"]
-        print(f"Scored {scored['succeeded']} of {scored['rows']} rows -> {scored['output_uri']}")
-        if scored["failed"]:
-            print(f"{scored['failed']} rows failed -> {scored['dead_letter_uri']}")
+        if scored is not None:
+            done, rows = scored["succeeded"], scored["rows"]
+            print(f"Scored {done} of {rows} rows -> {scored['output_uri']}")
+            if scored["failed"]:
+                print(f"{scored['failed']} rows failed -> {scored['dead_letter_uri']}")
