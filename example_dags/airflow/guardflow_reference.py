@@ -134,7 +134,7 @@ def quarantine(ti: Any = None) -> dict[str, Any]:
     """
     import logging
 
-    outcome = ti.xcom_pull(task_ids="review") if ti else {}
+    outcome = ti.xcom_pull(task_ids="review", key="gate_outcome") if ti else {}
     logging.getLogger("airflow.task").warning(
         "Quarantined: reviewers rejected the predictions (gate %s); nothing delivered",
         (outcome or {}).get("gate_id"),

@@ -4,7 +4,8 @@ It is run the two ways users run it: ``dag.test()`` from Python, and ``python <f
 ``make demo`` does), against real servers: MLflow's scoring server where predictions are checked,
 guardflow's FaultServer where the request headers are (the bearer token), and a real OpenBao dev
 server holding the inference token, reached through a hashicorp-format ``vault_default``
-connection with a token that may only read that path.
+connection with a token that may only read that path. The approval gate is decided by
+``gate_decider`` (guardflow's stand-in reviewer) on a fresh gate store per test.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from guardflow.testing.vault_server import assert_secret_absent
 
 if TYPE_CHECKING:
     from guardflow.testing.fault_server import FaultServer
+    from guardflow.testing.gate_decider import GateDecider
     from guardflow.testing.vault_server import VaultServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,11 @@ def vault_conn(vault_server: VaultServer, monkeypatch: pytest.MonkeyPatch) -> Va
     vault_server.request(
         "POST", "secret/data/guardflow/pii", json={"data": {"hash_key": secrets.token_hex(16)}}
     )
+    vault_server.request(
+        "POST",
+        "secret/data/guardflow/gates",
+        json={"data": {"signing_key": secrets.token_urlsafe(48)}},
+    )
     vault_server.write_policy("guardflow-inference-read", READ_POLICY)
     vault_token = vault_server.create_token(["guardflow-inference-read"])
     host, port = vault_server.url.removeprefix("http://").split(":")
@@ -88,28 +95,50 @@ def test_reference_dag_masks_pii_then_checks_quality_and_drift_before_score(
     order = {t.task_id: sorted(t.downstream_task_ids) for t in reference_dag.tasks}
 
     assert order == {
-        "ingest": ["check_drift", "check_quality", "mask_pii", "score"],
+        "ingest": ["check_drift", "check_quality", "label_predictions", "mask_pii", "score"],
         "mask_pii": ["check_drift", "check_quality"],
         "check_quality": ["score"],
         "check_drift": ["alert_drift", "score"],
         "alert_drift": [],
-        "score": ["deliver"],
+        "score": ["deliver", "label_predictions"],
+        "label_predictions": ["review"],
+        "review": ["deliver", "quarantine"],
         "deliver": [],
+        "quarantine": [],
     }
 
 
-def test_undrifted_sample_is_checked_scored_and_delivered(
+def test_undrifted_sample_is_checked_scored_reviewed_and_delivered(
     inference_conn: str,
     vault_conn: VaultSecrets,
     reference_dag: Any,
     run_summary: Any,
     airflow_home: Path,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
     import pyarrow.parquet as pq
+
+    from guardflow.gates import GateStore
+
+    decider = gate_decider("approve", comment="labels look right")
 
     result = run_summary(reference_dag.test(run_conf=NO_DRIFT))
 
     assert result.state == "success"
+    assert result.tasks["review"][0] == "success"
+    assert result.tasks["quarantine"][0] == "skipped"
+    (gate_id,) = decider.decided
+    outcome = result.xcom[("review", "gate_outcome")]
+    assert (outcome["gate_id"], outcome["outcome"], outcome["approved"]) == (
+        gate_id,
+        "approve",
+        True,
+    )
+    # Only the uncertain predictions went to a human; the confident ones passed.
+    record = GateStore(os.environ["GUARDFLOW_GATES_DB"]).get(gate_id)
+    assert 0 < record.item_count < 250
+    assert record.item_count + record.passed_count == 250
+    assert record.votes[0].reviewer == "ana"  # an assignee of the policy's reviewers group
     assert result.tasks["alert_drift"][0] == "skipped"
     pii = result.xcom[("mask_pii", "return_value")]
     assert pii["counts"]["email"]["EMAIL_ADDRESS"] == 250
@@ -132,6 +161,25 @@ def test_undrifted_sample_is_checked_scored_and_delivered(
     assert all(r["prediction"] == pytest.approx(expected_prediction(r)) for r in rows)
 
 
+def test_rejected_review_quarantines_and_delivers_nothing(
+    inference_conn: str,
+    vault_conn: VaultSecrets,
+    reference_dag: Any,
+    run_summary: Any,
+    gate_decider: Callable[..., GateDecider],
+) -> None:
+    decider = gate_decider("reject")
+
+    result = run_summary(reference_dag.test(run_conf=NO_DRIFT))
+
+    assert result.state == "success"
+    assert len(decider.decided) == 1
+    assert result.tasks["score"][0] == "success"
+    assert result.tasks["quarantine"][0] == "success"
+    assert result.tasks["deliver"][0] == "skipped"
+    assert result.xcom[("quarantine", "return_value")]["outcome"] == "reject"
+
+
 def test_drifted_sample_takes_the_alert_branch_and_scores_nothing(
     set_inference_conn: Callable[..., None],
     fault_server: FaultServer,
@@ -147,6 +195,7 @@ def test_drifted_sample_takes_the_alert_branch_and_scores_nothing(
     assert result.tasks["check_quality"][0] == "success"  # drifted, yet every value valid
     assert result.tasks["alert_drift"][0] == "success"
     assert result.tasks["score"][0] == "skipped"
+    assert result.tasks["review"][0] == "skipped"
     assert result.tasks["deliver"][0] == "skipped"
     alert = result.xcom[("alert_drift", "return_value")]
     assert alert["drifted_columns"] == list(DRIFTED_FEATURES)
@@ -162,9 +211,11 @@ def test_score_sends_the_token_read_from_vault(
     airflow_db: Path,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
     # The inference connection carries another token: the one from Vault must win.
     set_inference_conn(fault_server.url)
+    gate_decider("approve")
 
     result = run_summary(reference_dag.test(run_conf=NO_DRIFT))
 
@@ -178,8 +229,15 @@ def test_score_sends_the_token_read_from_vault(
 
 
 def test_reference_dag_file_runs_as_a_script(
-    inference_conn: str, vault_conn: VaultSecrets, airflow_db: Path
+    inference_conn: str,
+    vault_conn: VaultSecrets,
+    airflow_db: Path,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
+    decider = gate_decider(
+        "approve"
+    )  # the script's gate store is this test's ($GUARDFLOW_GATES_DB)
+
     proc = subprocess.run(
         [sys.executable, str(DAG_FILE)],
         capture_output=True,
@@ -193,6 +251,8 @@ def test_reference_dag_file_runs_as_a_script(
     assert proc.returncode == 0, log[-3000:]
     assert "Results: 250 of 250 rows scored" in log
     assert "Drift branch taken: score" in log
+    assert "Review gate branch taken: deliver" in log
+    assert len(decider.decided) == 1
     assert "state=success" in log
     for secret in (vault_conn.inference_token, vault_conn.vault_token, PLANTED_TOKEN):
         assert_secret_absent(secret, log)

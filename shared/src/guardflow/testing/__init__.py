@@ -12,6 +12,7 @@ available in any test without an import:
 | ``vault_server`` | session | :class:`~guardflow.testing.vault_server.VaultServer`: a real OpenBao dev server (KV v1/v2, transit, AppRole, userpass) |
 | ``vault_config`` | function | a :class:`~guardflow.secrets.VaultConfig` for ``vault_server`` with a fresh child token (root policy) |
 | ``gate_store`` / ``gate_signer`` | function | a :class:`~guardflow.gates.store.GateStore` on SQLite in ``tmp_path`` / a :class:`~guardflow.gates.tokens.LinkSigner` with a random key |
+| ``gate_decider`` | function | points ``$GUARDFLOW_GATES_DB`` at a fresh SQLite store; ``gate_decider(option)`` starts a :class:`~guardflow.testing.gate_decider.GateDecider` that votes on every pending gate |
 | ``gate_server`` | function | :class:`~guardflow.testing.gate_fixtures.GateServer`: the gate review page on a free port (identity header ``X-Forwarded-User``) |
 | ``chromium_page`` | function | a Playwright page in headless Debian Chromium |
 | ``notification_receiver`` | function | :class:`~guardflow.testing.notify_sinks.NotificationReceiver`: a local webhook endpoint recording JSON POSTs (``.url()``, ``.requests``, ``.wait_for()``, ``.fail_next()``) |
@@ -38,6 +39,7 @@ import pytest
 from guardflow.testing.fault_server import fault_server
 
 # Stdlib + pytest only at import time; the gate fixtures import their dependencies when used.
+from guardflow.testing.gate_decider import gate_decider
 from guardflow.testing.gate_fixtures import chromium_page, gate_server, gate_signer, gate_store
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "chromium_page",
     "fault_server",
+    "gate_decider",
     "gate_server",
     "gate_signer",
     "gate_store",
