@@ -3,7 +3,8 @@
 MLflow's scoring server where predictions are checked, guardflow's FaultServer where the request
 headers are (the bearer token), and a real OpenBao dev server holding the inference token, read
 with a Vault token that may only read that path (``VAULT_ADDR`` / ``VAULT_TOKEN``, or a saved
-``VaultCredentials`` block).
+``VaultCredentials`` block). The review gate is decided by ``gate_decider`` (guardflow's stand-in
+reviewer) on a fresh gate store per test.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from conftest import PrefectServer
 
     from guardflow.testing.fault_server import FaultServer
+    from guardflow.testing.gate_decider import GateDecider
     from guardflow.testing.model_servers import MLflowModelServer
     from guardflow.testing.vault_server import VaultServer
 
@@ -79,6 +82,11 @@ def vault_env(vault_server: VaultServer, monkeypatch: pytest.MonkeyPatch) -> Vau
     )
     vault_server.request(
         "POST", "secret/data/guardflow/pii", json={"data": {"hash_key": secrets.token_hex(16)}}
+    )
+    vault_server.request(
+        "POST",
+        "secret/data/guardflow/gates",
+        json={"data": {"signing_key": secrets.token_urlsafe(48)}},
     )
     vault_server.write_policy("guardflow-inference-read", READ_POLICY)
     vault_token = vault_server.create_token(["guardflow-inference-read"])
@@ -132,12 +140,21 @@ def _logs(flow_run_id: UUID) -> str:
 
 
 def test_undrifted_sample_is_checked_and_every_row_scored(
-    reference: ModuleType, demo_env: Path
+    reference: ModuleType,
+    demo_env: Path,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
+    decider = gate_decider("approve")
     state = reference.guardflow_reference(return_state=True)
 
     outcome = state.result()
     assert outcome["branch"] == "score"
+    assert outcome["review_branch"] == "deliver"
+    (gate_id,) = decider.decided
+    assert outcome["review"]["gate_id"] == gate_id and outcome["review"]["approved"] is True
+    # Only the uncertain predictions went to a human; the confident ones passed.
+    assert 0 < outcome["review"]["items_reviewed"] < 250
+    assert outcome["review"]["items_reviewed"] + outcome["review"]["items_passed"] == 250
     assert outcome["quality"]["success"] is True
     assert outcome["drift"]["dataset_drift"] is False
     summary = outcome["scoring"]
@@ -157,6 +174,21 @@ def test_undrifted_sample_is_checked_and_every_row_scored(
     assert "customer00000@example.com" in (output.parent / "landed.csv").read_text()
     masked = (output.parent / "input.csv").read_text()
     assert "@" not in masked and "4111 1111 1111 1111" not in masked
+
+
+def test_rejected_review_quarantines_and_delivers_nothing(
+    reference: ModuleType, demo_env: Path, gate_decider: Callable[..., GateDecider]
+) -> None:
+    decider = gate_decider("reject")
+
+    state = reference.guardflow_reference(return_state=True)
+
+    outcome = state.result()
+    assert len(decider.decided) == 1
+    assert (outcome["review_branch"], outcome["scoring"]) == ("quarantine", None)
+    assert outcome["review"]["outcome"] == "reject"
+    tasks = _task_names(_flow_run_id(state))
+    assert "quarantine" in tasks and "deliver" not in tasks
 
 
 def test_drifted_sample_takes_the_alert_branch_and_scores_nothing(
@@ -191,7 +223,9 @@ def test_the_model_server_receives_the_token_read_from_vault(
     vault_env: VaultSecrets,
     fault_server: FaultServer,
     monkeypatch: pytest.MonkeyPatch,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
+    gate_decider("approve")
     monkeypatch.setenv("GUARDFLOW_ENDPOINT_URL", fault_server.url)
 
     state = reference.guardflow_reference(return_state=True)
@@ -211,7 +245,9 @@ def test_a_saved_vault_block_is_used_when_named(
     vault_server: VaultServer,
     fault_server: FaultServer,
     monkeypatch: pytest.MonkeyPatch,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
+    gate_decider("approve")
     name = f"reference-vault-{uuid.uuid4().hex[:8]}"
     VaultCredentials(url=vault_server.url, token=SecretStr(vault_env.vault_token)).save(name)
     # The environment points nowhere: only the block can make this run succeed.
@@ -233,7 +269,9 @@ def test_a_saved_endpoint_block_is_used_when_named(
     demo_env: Path,
     mlflow_model_server: MLflowModelServer,
     monkeypatch: pytest.MonkeyPatch,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
+    gate_decider("approve")
     name = f"reference-{uuid.uuid4().hex[:8]}"
     InferenceEndpoint(url=mlflow_model_server.url, batch_size=100).save(name)
     # The environment points elsewhere: only the block can make this run succeed.
@@ -246,8 +284,12 @@ def test_a_saved_endpoint_block_is_used_when_named(
 
 
 def test_reference_flow_runs_as_a_script_and_prints_where_results_went(
-    prefect_server: PrefectServer, demo_env: Path, vault_env: VaultSecrets
+    prefect_server: PrefectServer,
+    demo_env: Path,
+    vault_env: VaultSecrets,
+    gate_decider: Callable[..., GateDecider],
 ) -> None:
+    decider = gate_decider("approve")
     env = {**os.environ, "PREFECT_API_URL": prefect_server.api_url}
 
     done = subprocess.run(
@@ -257,6 +299,8 @@ def test_reference_flow_runs_as_a_script_and_prints_where_results_went(
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
     assert "Drift branch taken: score" in lines
+    assert "Review gate branch taken: deliver" in lines
+    assert len(decider.decided) == 1
     assert lines[-1].startswith("Scored 250 of 250 rows -> ")
     assert Path(lines[-1].rsplit(" -> ", 1)[1]).is_file()
     for secret in (vault_env.inference_token, vault_env.vault_token):
