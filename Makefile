@@ -12,7 +12,7 @@ CORE := UV_PROJECT_ENVIRONMENT=.venv-core $(UV) run --locked --package guardflow
 DOCS := UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) run --locked --package airflow-provider-guardflow --group dev --group docs
 PYTEST_ARGS ?=
 
-.PHONY: help uv envs browser demo test test-core test-airflow test-prefect test-e2e lint typecheck bench \
+.PHONY: help uv envs browser postgres demo test test-core test-airflow test-prefect test-e2e lint typecheck bench \
 	bench-inference bench-vault bench-drift docs clean
 
 help: ## list targets
@@ -33,13 +33,19 @@ browser: ## install Debian's chromium for the review-page tests when it is missi
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
+postgres: ## install Debian's PostgreSQL server for the gate-store tests when it is missing (root or sudo)
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql; }
+
 demo: envs ## start the local model server and run the reference workflow on Airflow and Prefect
 	$(AIRFLOW) python example_dags/run_demo.py --prefect-python .venv-prefect/bin/python
 
-test: envs browser lint typecheck test-core test-airflow test-prefect test-e2e ## everything CI runs
+test: envs browser postgres lint typecheck test-core test-airflow test-prefect test-e2e ## everything CI runs
 
 test-core: uv ## core tests, in both orchestrator environments (slow ones in the first only)
-	$(AIRFLOW) pytest tests/core $(PYTEST_ARGS)
+	GUARDFLOW_REQUIRE_POSTGRES=1 $(AIRFLOW) pytest tests/core $(PYTEST_ARGS)
 	$(PREFECT) pytest tests/core -m "not slow" $(PYTEST_ARGS)
 
 test-airflow: uv ## Airflow provider tests (real Airflow, dag.test())

@@ -1,4 +1,8 @@
-"""Concurrent conflicting decisions on one gate resolve exactly once (threads and processes)."""
+"""Concurrent conflicting decisions on one gate resolve exactly once (threads and processes).
+
+Each test runs on SQLite (one file, ``BEGIN IMMEDIATE``) and on a real PostgreSQL server
+(``SELECT ... FOR UPDATE``), the store several workers share.
+"""
 
 from __future__ import annotations
 
@@ -56,9 +60,12 @@ def _process_voter(url: str, start: Any, first: int, count: int, out: Any) -> No
         out.put([f.result() for f in futures])
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
-    value = f"sqlite:///{tmp_path / 'race.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        value = f"sqlite:///{tmp_path / 'race.db'}"
+    else:
+        value = request.getfixturevalue("postgres_url")
     yield value
     GateStore(value).dispose()
 

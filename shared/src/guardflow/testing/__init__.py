@@ -13,6 +13,7 @@ available in any test without an import:
 | ``vault_config`` | function | a :class:`~guardflow.secrets.VaultConfig` for ``vault_server`` with a fresh child token (root policy) |
 | ``gate_store`` / ``gate_signer`` | function | a :class:`~guardflow.gates.store.GateStore` on SQLite in ``tmp_path`` / a :class:`~guardflow.gates.tokens.LinkSigner` with a random key |
 | ``gate_decider`` | function | points ``$GUARDFLOW_GATES_DB`` at a fresh SQLite store; ``gate_decider(option)`` starts a :class:`~guardflow.testing.gate_decider.GateDecider` that votes on every pending gate |
+| ``postgres_server`` / ``postgres_url`` | session / function | a throwaway PostgreSQL server (Debian's binaries) / a fresh database on it, as a SQLAlchemy URL |
 | ``gate_server`` | function | :class:`~guardflow.testing.gate_fixtures.GateServer`: the gate review page on a free port (identity header ``X-Forwarded-User``) |
 | ``chromium_page`` | function | a Playwright page in headless Debian Chromium |
 | ``notification_receiver`` | function | :class:`~guardflow.testing.notify_sinks.NotificationReceiver`: a local webhook endpoint recording JSON POSTs (``.url()``, ``.requests``, ``.wait_for()``, ``.fail_next()``) |
@@ -41,6 +42,7 @@ from guardflow.testing.fault_server import fault_server
 # Stdlib + pytest only at import time; the gate fixtures import their dependencies when used.
 from guardflow.testing.gate_decider import gate_decider
 from guardflow.testing.gate_fixtures import chromium_page, gate_server, gate_signer, gate_store
+from guardflow.testing.postgres_server import postgres_server, postgres_url
 
 if TYPE_CHECKING:
     from guardflow.audit import MemoryAuditSink
@@ -60,6 +62,8 @@ __all__ = [
     "mlflow_model_server",
     "mlserver_model_server",
     "notification_receiver",
+    "postgres_server",
+    "postgres_url",
     "smtp_sink",
     "vault_config",
     "vault_server",
