@@ -13,7 +13,7 @@ DOCS := UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) run --locked --package airflo
 PYTEST_ARGS ?=
 
 .PHONY: help uv envs browser postgres demo test test-core test-airflow test-prefect test-e2e lint typecheck bench \
-	bench-inference bench-vault bench-drift docs clean
+	bench-inference bench-vault bench-drift bench-gates docs clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -66,7 +66,7 @@ typecheck: uv ## mypy: strict on the core, standard on the adapters
 	$(AIRFLOW) mypy airflow_provider/src
 	$(PREFECT) mypy prefect_blocks/src
 
-bench: bench-inference bench-vault bench-drift ## run every benchmark; each appends to benchmarks/RESULTS.md
+bench: bench-inference bench-vault bench-drift bench-gates ## run every benchmark; each appends to benchmarks/RESULTS.md
 
 bench-inference: uv ## guardflow vs plain httpx and one request per row, on a real MLflow server
 	$(AIRFLOW) python benchmarks/inference.py
@@ -76,6 +76,9 @@ bench-vault: uv ## cached reads and batched transit vs plain hvac, on a real Ope
 
 bench-drift: uv ## native drift engine vs Evidently's DataDriftPreset at 10k, 100k and 1M rows
 	$(CORE) python benchmarks/drift.py --record
+
+bench-gates: uv ## 200 waiting gate tasks on a real Airflow (scheduler, triggerer): slots held, decision-to-resume vs native
+	$(AIRFLOW) python benchmarks/gates.py --record
 
 docs: uv ## build the documentation site into site/
 	$(DOCS) mkdocs build --strict
