@@ -1,8 +1,11 @@
 """The three built wheels, each installed into a clean environment, work as a user meets them.
 
-- ``guardflow`` alone (neither Airflow nor Prefect present): every module imports.
+- ``guardflow`` alone (neither Airflow nor Prefect present): every module imports (with the light
+  ``gates`` extra; without it, the gate modules name the extra to install).
 - ``airflow-provider-guardflow`` into a clean Airflow 3.3: ``airflow providers list`` shows it and
   ``airflow providers hooks`` shows its connection type.
+- ``airflow-provider-guardflow`` into a clean Airflow 3.1 (the oldest supported): a DAG with an
+  approval gate and a gate branch runs with ``dag.test()`` and follows the decisions.
 - ``prefect-guardflow`` into a clean Prefect 3.9: the ``prefect.collections`` entry point registers
   its blocks.
 
@@ -97,8 +100,10 @@ print(json.dumps({"modules": names, "heavy": heavy}))
 def test_core_wheel_imports_every_module_without_an_orchestrator(
     wheels: dict[str, Path], tmp_path: Path
 ) -> None:
-    # pytest is installed because guardflow.testing is a pytest plugin; nothing else is.
-    python = _venv(tmp_path / "core", str(wheels["guardflow"]), "pytest")
+    # pytest is installed because guardflow.testing is a pytest plugin; the gates extra because
+    # the gate store and review page modules are built on SQLAlchemy and Starlette.
+    core = f"guardflow[gates] @ {wheels['guardflow'].as_uri()}"
+    python = _venv(tmp_path / "core", core, "pytest")
     report = json.loads(_run(str(python), "-c", IMPORT_ALL, env=_clean_env()))
     assert "guardflow.inference" in report["modules"]
     assert "guardflow.cli" in report["modules"]
@@ -110,6 +115,17 @@ def test_core_wheel_cli_runs(wheels: dict[str, Path], tmp_path: Path) -> None:
     python = _venv(tmp_path / "cli", str(wheels["guardflow"]))
     out = _run(str(python.parent / "guardflow"), "version", env=_clean_env())
     assert out.strip() == "0.1.0"
+    # Without the gates extra, the gate commands say which extra to install.
+    proc = subprocess.run(
+        [str(python.parent / "guardflow"), "gates", "list"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "guardflow[gates]" in proc.stderr
 
 
 def test_provider_wheel_is_listed_by_airflow(wheels: dict[str, Path], tmp_path: Path) -> None:
@@ -162,3 +178,88 @@ def test_prefect_wheel_registers_blocks_through_entry_point(
     report = json.loads(_run(str(python), "-c", REGISTERED_BLOCKS, env=env))
     assert "prefect_guardflow" in report["collections"]
     assert "guardflow-inference-endpoint" in report["blocks"]
+
+
+GATE_DAG = """
+from datetime import datetime, timezone
+
+from airflow.sdk import dag, task
+
+from guardflow_airflow.operators.gates import ApprovalGateOperator, GateBranchOperator
+
+POLICY = {"assignees": ["ana"], "poll_interval_s": 0.5, "expires_after_s": 600}
+
+
+@dag(schedule=None, start_date=datetime(2025, 1, 1, tzinfo=timezone.utc), catchup=False)
+def gates_on_31():
+    first = ApprovalGateOperator(task_id="first", subject="first gate", policy=POLICY)
+    branch = GateBranchOperator(
+        task_id="branch",
+        subject="branch gate",
+        policy=POLICY,
+        options_mapping={"approve": "yes", "reject": "no"},
+    )
+
+    @task
+    def yes():
+        return "yes"
+
+    @task
+    def no():
+        return "no"
+
+    first >> branch >> [yes(), no()]
+
+
+the_dag = gates_on_31()
+
+if __name__ == "__main__":
+    import json
+    import threading
+
+    from guardflow.gates import GateStatus, GateStore
+
+    store = GateStore()
+    answers = {"first gate": "approve", "branch gate": "reject"}
+    done = threading.Event()
+
+    def review():  # the humans: approve the first gate, reject the branch gate
+        seen = set()
+        while not done.wait(0.3):
+            for gate in store.list(status=GateStatus.PENDING):
+                if gate.id not in seen:
+                    seen.add(gate.id)
+                    store.decide(
+                        gate.id, reviewer="ana", option=answers[gate.subject], channel="api"
+                    )
+
+    threading.Thread(target=review, daemon=True).start()
+    run = the_dag.test()
+    done.set()
+    print(json.dumps({ti.task_id: str(ti.state) for ti in run.get_task_instances()}))
+"""
+
+
+def test_provider_wheel_runs_gates_on_airflow_3_1(wheels: dict[str, Path], tmp_path: Path) -> None:
+    # The provider supports Airflow 3.1 and later: names that moved in 3.3 must resolve on 3.1.
+    python = _venv(
+        tmp_path / "airflow31",
+        "apache-airflow==3.1.8",
+        f"guardflow[gates] @ {wheels['guardflow'].as_uri()}",
+        str(wheels["airflow_provider_guardflow"]),
+    )
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "gates_on_31.py").write_text(GATE_DAG)
+    env = _clean_env() | {
+        "AIRFLOW_HOME": str(tmp_path / "airflow31_home"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "GUARDFLOW_GATES_DB": f"sqlite:///{tmp_path / 'gates.db'}",
+    }
+    version = _run(str(python), "-c", "import airflow; print(airflow.__version__)", env=env)
+    assert version.strip() == "3.1.8"
+    _run(str(python.parent / "airflow"), "db", "migrate", env=env)
+    out = _run(str(python), str(dags / "gates_on_31.py"), env=env)
+    states = json.loads(out.strip().splitlines()[-1])
+    assert states == {"first": "success", "branch": "success", "yes": "skipped", "no": "success"}

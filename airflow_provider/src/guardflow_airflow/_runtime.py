@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
+from guardflow_airflow._compat import AirflowFailException
 
 if TYPE_CHECKING:
     from guardflow.identity import RunIdentity

@@ -74,7 +74,7 @@ class VaultHook(BaseHook):
             ConfigurationError: No connection has this id.
         """
         if self._connection is None:
-            from airflow.sdk.exceptions import AirflowNotFoundException
+            from guardflow_airflow._compat import AirflowNotFoundException
 
             try:
                 conn = self.get_connection(self.vault_conn_id)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowSkipException
-
 from guardflow.checks import OnFailure, name_list, validate_on_failure
+from guardflow_airflow._compat import AirflowSkipException
 
 if TYPE_CHECKING:
     from guardflow.errors import GuardflowError

@@ -21,8 +21,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from airflow.sdk import BaseOperator, BranchMixIn
+from airflow.sdk import BaseOperator
 
+from guardflow_airflow._compat import BranchMixIn
 from guardflow_airflow._runtime import guardflow_error_boundary, run_identity
 
 if TYPE_CHECKING:
@@ -297,9 +298,8 @@ class ApprovalGateOperator(BaseOperator):
 
     def _check_closed(self, record: GateRecord, outcome: GateOutcome) -> None:
         """Raise for an expired (``fail``) or rejected gate; return when it was approved."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from guardflow.errors import GateRejectedError, GateTimeoutError
+        from guardflow_airflow._compat import AirflowSkipException
 
         if outcome.outcome is None:
             raise GateTimeoutError(

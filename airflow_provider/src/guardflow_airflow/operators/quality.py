@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseBranchOperator, BaseOperator
+from airflow.sdk import BaseOperator
 
+from guardflow_airflow._compat import BaseBranchOperator
 from guardflow_airflow._runtime import guardflow_error_boundary, run_identity
 from guardflow_airflow.operators._policy import OnFailure, apply_policy, check_policy, task_ids
 

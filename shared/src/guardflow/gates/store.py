@@ -30,8 +30,13 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, Row
+from guardflow.errors import MissingExtraError
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection, Engine, Row
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingExtraError(module="sqlalchemy", extra="gates") from exc
 
 from guardflow.errors import (
     GateClosedError,
