@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,15 +23,11 @@ from typing import Any
 
 import httpx
 
+from guardflow.testing._ports import free_port
+
 __all__ = ["AirflowCluster"]
 
 COMPONENTS = ("api-server", "scheduler", "triggerer", "dag-processor")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class AirflowCluster:
@@ -55,7 +50,7 @@ class AirflowCluster:
     ) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="guardflow-bench-airflow-"))
         self.keep = keep
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.parallelism = parallelism
         dags_folder = self.home / "dags"

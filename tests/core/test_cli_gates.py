@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 from guardflow.gates.models import GateItem, GatePolicy, GateRecord, GateStatus
 from guardflow.gates.store import GateStore
 from guardflow.gates.tokens import LinkSigner
+from guardflow.testing._ports import free_port
 
 KEY = secrets.token_urlsafe(48)
 
@@ -233,15 +233,9 @@ def test_serve_without_signing_key_exits_2(db: str) -> None:
     assert "GUARDFLOW_GATES_SIGNING_KEY" in run.err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_runs_the_page_and_redacts_links_in_its_access_log(db: str, store: GateStore) -> None:
     gate_id = _open(store)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "guardflow", "gates", "serve", "--port", str(port)],
         env=_env(db, GUARDFLOW_GATES_SIGNING_KEY=KEY),

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -31,6 +30,7 @@ from guardflow.gates.notify import (
     verify_webhook_signature,
 )
 from guardflow.secrets import SecretCache, VaultClient, VaultConfig
+from guardflow.testing._ports import free_port
 from guardflow.testing.notify_sinks import NotificationReceiver, SMTPSink
 from guardflow.testing.vault_server import assert_secret_absent
 
@@ -277,17 +277,11 @@ def test_400_fails_at_once_naming_kind_and_status_not_url(
     assert_secret_absent(secret_path, info.value, caplog.text)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_connection_refused_fails_after_retries_without_the_url(
     sleeps: Sleeps, secret_path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("DEBUG")
-    url = f"http://127.0.0.1:{_closed_port()}{secret_path}"
+    url = f"http://127.0.0.1:{free_port()}{secret_path}"
     with pytest.raises(NotificationError, match="could not connect") as info:
         WebhookNotifier(url, secret="x", retries=2, sleep=sleeps).send(_message())
     assert "webhook" in str(info.value)
@@ -375,7 +369,7 @@ def test_permanent_smtp_reply_fails_without_addresses(smtp_sink: SMTPSink, sleep
 
 
 def test_unreachable_smtp_fails_after_retries(sleeps: Sleeps) -> None:
-    config = EmailNotifierConfig(host="127.0.0.1", port=_closed_port(), timeout=2)
+    config = EmailNotifierConfig(host="127.0.0.1", port=free_port(), timeout=2)
     notifier = EmailNotifier(config, password=None, emails={"ana": "a@x.test"}, sleep=sleeps)
     with pytest.raises(NotificationError, match="could not connect") as info:
         notifier.send(_message())

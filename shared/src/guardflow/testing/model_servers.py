@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from guardflow.errors import ConfigurationError, EndpointNotReadyError
+from guardflow.testing._ports import free_port
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -121,12 +122,6 @@ def sample_rows(n: int, *, seed: int = 0, key_column: str | None = None) -> list
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -188,7 +183,7 @@ class ModelServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
         self.startup_timeout = startup_timeout
-        self.port = _free_port()
+        self.port = free_port()
         self.starts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._prepared = False
@@ -521,7 +516,7 @@ class MLServerModelServer(ModelServer):
         self.cache_dir = cache_dir
         self.env: MLServerEnv | None = None
         self.model_dir = self.workdir / "models" / "tiny-model"
-        self.grpc_port = _free_port()  # MLServer 1.x cannot switch gRPC off; keep it on loopback
+        self.grpc_port = free_port()  # MLServer 1.x cannot switch gRPC off; keep it on loopback
 
     def _python(self) -> str:
         if self.env is None:

@@ -18,15 +18,15 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, NamedTuple
+
+from guardflow.testing._ports import free_port
 
 __all__ = [
     "NotificationReceiver",
@@ -128,16 +128,12 @@ class NotificationReceiver:
         Raises:
             AssertionError: Fewer arrived within ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self.requests) < n:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"notification receiver got {len(self.requests)} of {n} requests "
-                        f"within {timeout} s"
-                    )
-                self._cond.wait(left)
+            if not self._cond.wait_for(lambda: len(self.requests) >= n, timeout):
+                raise AssertionError(
+                    f"notification receiver got {len(self.requests)} of {n} requests "
+                    f"within {timeout} s"
+                )
             return list(self.requests)
 
     def _record(
@@ -184,12 +180,6 @@ class NotificationReceiver:
         self.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class SMTPSink:
     """An SMTP server on ``127.0.0.1`` (aiosmtpd) that keeps every mail it accepts.
 
@@ -225,15 +215,11 @@ class SMTPSink:
         Raises:
             AssertionError: Fewer arrived within ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self.messages) < n:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"SMTP sink got {len(self.messages)} of {n} mails within {timeout} s"
-                    )
-                self._cond.wait(left)
+            if not self._cond.wait_for(lambda: len(self.messages) >= n, timeout):
+                raise AssertionError(
+                    f"SMTP sink got {len(self.messages)} of {n} mails within {timeout} s"
+                )
             return list(self.messages)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -264,7 +250,7 @@ class SMTPSink:
         """Start the server in its own thread."""
         from aiosmtpd.controller import Controller
 
-        self.port = _free_port()
+        self.port = free_port()
         controller = Controller(
             self,
             hostname=self.host,

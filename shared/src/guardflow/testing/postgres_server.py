@@ -14,7 +14,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from guardflow.testing._ports import free_port
 
 __all__ = ["PostgresServer", "find_postgres_bin", "postgres_server", "postgres_url"]
 
@@ -36,13 +37,6 @@ def find_postgres_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PostgresServer:
     """A PostgreSQL server on 127.0.0.1 for the length of a test session.
 
@@ -52,7 +46,7 @@ class PostgresServer:
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.port = _free_port()
+        self.port = free_port()
         self._root = Path(tempfile.mkdtemp(prefix="guardflow-postgres-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []

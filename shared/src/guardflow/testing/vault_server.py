@@ -28,7 +28,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from guardflow.errors import ConfigurationError, VaultUnreachableError
+from guardflow.testing._ports import free_port
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -100,12 +100,6 @@ def assert_secret_absent(secret: str, *texts: object) -> None:
             raise AssertionError(f"the planted secret leaked into captured text #{index}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class VaultServer:
     """An OpenBao dev server on a free loopback port, prepared with the usual mounts.
 
@@ -135,7 +129,7 @@ class VaultServer:
         self.tls = tls
         self.audit = audit
         self.startup_timeout = startup_timeout
-        self.port = _free_port()
+        self.port = free_port()
         self.unseal_key: str | None = None
         self.starts = 0
         self._log_offset = 0
