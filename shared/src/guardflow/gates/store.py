@@ -148,6 +148,23 @@ class GateStore:
             raise _not_found(gate_id)
         return row
 
+    def _lock_open(
+        self, conn: Connection, gate_id: str, now: datetime | None
+    ) -> tuple[Row[Any], datetime, GateClosedError | None]:
+        """Lock the gate, read the clock, apply a due expiry; say if it no longer takes votes.
+
+        The clock is read once the gate is locked, so recorded times follow the recording order.
+        A closed gate's error is returned, not raised: the caller raises it after the commit, so
+        a lazily applied expiry is kept and nothing else is recorded.
+        """
+        row = self._row(conn, gate_id, lock=True)
+        when = _now(now)
+        if self._expire_locked(conn, row, when):
+            row = self._row(conn, gate_id, lock=False)
+        if row.status != GateStatus.PENDING.value:
+            return row, when, _closed(gate_id, row.status)
+        return row, when, None
+
     def _records(self, conn: Connection, rows: Sequence[Row[Any]]) -> _list[GateRecord]:
         ids = [r.id for r in rows]
         by_gate: dict[str, _list[Decision]] = {i: [] for i in ids}
@@ -424,16 +441,9 @@ class GateStore:
                 nothing was recorded.
             GateVoteRefusedError: Unknown option, reviewer not eligible, or already voted.
         """
-        closed: GateClosedError | None = None
         with S.write_tx(self._engine) as conn:
-            row = self._row(conn, gate_id, lock=True)
-            # Read the clock once the gate is locked, so vote times follow the recording order.
-            when = _now(now)
-            if self._expire_locked(conn, row, when):
-                row = self._row(conn, gate_id, lock=False)
-            if row.status != GateStatus.PENDING.value:
-                closed = _closed(gate_id, row.status)
-            else:
+            row, when, closed = self._lock_open(conn, gate_id, now)
+            if closed is None:
                 policy = GatePolicy.model_validate(row.policy)
                 _check_vote(conn, row, policy, reviewer, option)
                 conn.execute(
@@ -540,16 +550,9 @@ class GateStore:
             GateClosedError: The gate is resolved or expired.
             GateVoteRefusedError: The reviewer is not eligible on this gate.
         """
-        closed: GateClosedError | None = None
         with S.write_tx(self._engine) as conn:
-            row = self._row(conn, gate_id, lock=True)
-            # Read the clock once the gate is locked, so vote times follow the recording order.
-            when = _now(now)
-            if self._expire_locked(conn, row, when):
-                row = self._row(conn, gate_id, lock=False)
-            if row.status != GateStatus.PENDING.value:
-                closed = _closed(gate_id, row.status)
-            else:
+            row, when, closed = self._lock_open(conn, gate_id, now)
+            if closed is None:
                 _check_eligible(GatePolicy.model_validate(row.policy), row, reviewer)
                 where = (S.items.c.gate_id == gate_id, S.items.c.item_id == str(item_id))
                 done = conn.execute(
