@@ -25,8 +25,10 @@ __all__ = [
     "OnFailure",
     "apply_policy",
     "check_policy",
+    "log_to_mlflow",
     "markdown_table",
     "name_list",
+    "outcome_text",
     "report_link",
     "table_key",
 ]
@@ -114,3 +116,53 @@ def report_link(uri: str | None) -> str | None:
     path = PurePosixPath(uri)
     url = path.as_uri() if "://" not in uri and path.is_absolute() else uri
     return f"[{uri}]({url})"
+
+
+def outcome_text(passed: bool, ok: str, problem: str, policy: OnFailure) -> str:
+    """Say in one line what a check's verdict means for the steps after it.
+
+    Args:
+        passed: Whether the check found nothing wrong.
+        ok: What passing looks like, e.g. ``"No dataset drift"``.
+        problem: What failing looks like, e.g. ``"Dataset drift"``.
+        policy: The task's ``on_failure``.
+    """
+    if passed:
+        return f"{ok}: downstream steps go on."
+    return {
+        "fail": f"{problem}: the task fails (on_failure='fail').",
+        "warn": f"{problem}: logged as a warning, downstream steps go on (on_failure='warn').",
+        "skip": f"{problem}: downstream steps should skip (on_failure='skip').",
+    }[policy]
+
+
+def log_to_mlflow(
+    log_function: str,
+    result: Any,
+    tracking_uri: str | None,
+    experiment: str | None,
+    task_name: str,
+    what: str,
+) -> str | None:
+    """Log a check's result to MLflow when a tracking URI or experiment is given.
+
+    Args:
+        log_function: The :mod:`guardflow.tracking` function to call (imported only when used).
+        result: The drift report or quality summary.
+        tracking_uri: MLflow tracking URI.
+        experiment: MLflow experiment name.
+        task_name: The MLflow run name.
+        what: What was logged, for the log line (e.g. ``"Drift report"``).
+
+    Returns:
+        The MLflow run id, or ``None`` when tracking is off.
+    """
+    if not (tracking_uri or experiment):
+        return None
+    from guardflow import tracking
+
+    run_id: str = getattr(tracking, log_function)(
+        result, tracking_uri=tracking_uri, experiment=experiment, run_name=task_name
+    )
+    get_run_logger().info("%s logged to MLflow run %s", what, run_id)
+    return run_id

@@ -29,8 +29,10 @@ from prefect_guardflow._checks import (
     OnFailure,
     apply_policy,
     check_policy,
+    log_to_mlflow,
     markdown_table,
     name_list,
+    outcome_text,
     report_link,
     table_key,
 )
@@ -239,25 +241,13 @@ def _prepare(
 def _track(
     report: DriftReport, tracking_uri: str | None, experiment: str | None, task_name: str
 ) -> str | None:
-    if not (tracking_uri or experiment):
-        return None
-    from guardflow.tracking import log_drift_report
-
-    run_id = log_drift_report(
-        report, tracking_uri=tracking_uri, experiment=experiment, run_name=task_name
+    return log_to_mlflow(
+        "log_drift_report", report, tracking_uri, experiment, task_name, "Drift report"
     )
-    get_run_logger().info("Drift report logged to MLflow run %s", run_id)
-    return run_id
 
 
 def _outcome(report: DriftReport, policy: OnFailure) -> str:
-    if not report.dataset_drift:
-        return "No dataset drift: downstream steps go on."
-    return {
-        "fail": "Dataset drift: the task fails (on_failure='fail').",
-        "warn": "Dataset drift: logged as a warning, downstream steps go on (on_failure='warn').",
-        "skip": "Dataset drift: downstream steps should skip (on_failure='skip').",
-    }[policy]
+    return outcome_text(not report.dataset_drift, "No dataset drift", "Dataset drift", policy)
 
 
 def _finish(report: DriftReport, policy: OnFailure) -> DriftReport:

@@ -29,8 +29,10 @@ from prefect_guardflow._checks import (
     OnFailure,
     apply_policy,
     check_policy,
+    log_to_mlflow,
     markdown_table,
     name_list,
+    outcome_text,
     table_key,
 )
 from prefect_guardflow._runtime import run_identity, send_core_logs_to_prefect
@@ -165,15 +167,9 @@ def _prepare(on_failure: str) -> tuple[OnFailure, Any]:
 def _track(
     summary: QualitySummary, tracking_uri: str | None, experiment: str | None, task_name: str
 ) -> str | None:
-    if not (tracking_uri or experiment):
-        return None
-    from guardflow.tracking import log_quality_summary
-
-    run_id = log_quality_summary(
-        summary, tracking_uri=tracking_uri, experiment=experiment, run_name=task_name
+    return log_to_mlflow(
+        "log_quality_summary", summary, tracking_uri, experiment, task_name, "Quality summary"
     )
-    get_run_logger().info("Quality summary logged to MLflow run %s", run_id)
-    return run_id
 
 
 def _finish(summary: QualitySummary, policy: OnFailure) -> QualitySummary:
@@ -187,13 +183,7 @@ def _finish(summary: QualitySummary, policy: OnFailure) -> QualitySummary:
 
 
 def _outcome(summary: QualitySummary, policy: OnFailure) -> str:
-    if summary.success:
-        return "Every expectation passed: downstream steps go on."
-    return {
-        "fail": "Suite failed: the task fails (on_failure='fail').",
-        "warn": "Suite failed: logged as a warning, downstream steps go on (on_failure='warn').",
-        "skip": "Suite failed: downstream steps should skip (on_failure='skip').",
-    }[policy]
+    return outcome_text(summary.success, "Every expectation passed", "Suite failed", policy)
 
 
 def _summary_artifact(
