@@ -375,7 +375,11 @@ def check_phone(text: str, start: int, end: int, score: float) -> list[Span]:
     if _glued_number(text, start, end, ".-/:,") or _glued_token(text, start, end):
         return []
     before = _char(text, start - 1)
-    if before.isalnum() or before in "_#@$€£" or _in_iban_token(text, start):
+    # A leading "+" starts a number even right after a word ("...co.uk+44 20 ..."): judged
+    # by what precedes it, a glued number would pass only once its neighbour is masked.
+    if text[start] != "+" and (before.isalnum() or before in "_#@$€£"):
+        return []
+    if _in_iban_token(text, start):
         return []
     if _NOT_PHONE.match(_EXT.sub("", text[start:end])):
         return []  # a whole SSN / ZIP+4 / dotted quad / timestamp: no part of it is a phone

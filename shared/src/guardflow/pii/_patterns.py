@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from guardflow.pii.entities import EntityType
 
-__all__ = ["PATTERNS", "PRIORITY", "TIER", "PatternSpec"]
+__all__ = ["PATTERNS", "PEM_BODY", "PEM_FOOTER", "PEM_HEADER", "PRIORITY", "TIER", "PatternSpec"]
 
 _T = EntityType
 
@@ -47,6 +47,10 @@ class PatternSpec:
 
 
 _OCTET = r"[0-9]{1,3}"
+#: A private key block's parts; the body's white space is ASCII so both engines agree on it.
+PEM_HEADER = r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+PEM_BODY = r"[A-Za-z0-9+/= \t\r\n\f\v:,-]"
+PEM_FOOTER = r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
 _URL_CHARS = r"[^\s<>\"'\x60{}|\\^]"
 
 PATTERNS: tuple[PatternSpec, ...] = (
@@ -55,7 +59,10 @@ PATTERNS: tuple[PatternSpec, ...] = (
         _T.EMAIL_ADDRESS,
         r"[\w%+'-]{1,64}(?:\.[\w%+'-]{1,64}){0,8}@(?:[\w-]{1,63}\.){1,8}[^\W\d_]{2,24}\b",
         0.9,
-        r"[\w%+'-]@[\w-]+\.[^\W\d_]",
+        # "@", then a domain label and a dot: every character ``re`` counts as ``\w`` is
+        # outside Rust's ``\s``, so this holds wherever the pattern can (Rust's ``\w`` has no
+        # ``²``, Python's does).
+        r"@[^\s@.]+\.",
         anchor="@",
         reach=64 + 8 * 65,  # local part: up to nine dot-separated atoms of at most 64
     ),
@@ -120,14 +127,13 @@ PATTERNS: tuple[PatternSpec, ...] = (
     PatternSpec(
         "pem",
         _T.SECRET,
-        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s:,-]*?"
-        r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
+        PEM_HEADER + PEM_BODY + "*?" + PEM_FOOTER,
         0.99,
     ),
     PatternSpec(
         "pem_open",
         _T.SECRET,
-        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\r\n]*",
+        PEM_HEADER + r"[A-Za-z0-9+/=\r\n]*",
         0.9,
     ),
 )

@@ -17,7 +17,15 @@ from typing import Any
 
 from guardflow.pii._checks import CHECKS, PENDING, REGIONAL_MAX, Check, phone_regional
 from guardflow.pii._context import ROW_FLAGS, context_delta, may_support, row_context
-from guardflow.pii._patterns import PATTERNS, PRIORITY, TIER, PatternSpec
+from guardflow.pii._patterns import (
+    PATTERNS,
+    PEM_BODY,
+    PEM_FOOTER,
+    PEM_HEADER,
+    PRIORITY,
+    TIER,
+    PatternSpec,
+)
 from guardflow.pii.entities import NER_TYPES, PATTERN_TYPES, Entity, EntityType
 
 __all__ = ["Detector", "detect"]
@@ -73,15 +81,20 @@ class Detector:
         self.context = context
         self.ner = ner and bool(self.entities & set(NER_TYPES))
         self.min_score = min_score
-        self._compiled: list[_Compiled] = [
-            (spec, re.compile(spec.regex), CHECKS[spec.name])
-            for spec in PATTERNS
-            if spec.type in self.entities
-        ]
+        # Specific (tier-2) shapes first: a weaker candidate wholly inside one they found can
+        # never win overlap resolution, so :meth:`_scan` skips it without validating it.
+        self._compiled: list[_Compiled] = sorted(
+            (
+                (spec, re.compile(spec.regex), CHECKS[spec.name])
+                for spec in PATTERNS
+                if spec.type in self.entities
+            ),
+            key=lambda c: -TIER[c[0].type],
+        )
         # One prefilter regex per shape, so a row is re-scanned in Python only for the shapes
         # that the vectorised pass found in it.
         self._prefilter: dict[str, str] = {
-            spec.name: spec.prefilter or spec.regex for spec, _, _ in self._compiled
+            spec.name: _vector_form(spec.prefilter or spec.regex) for spec, _, _ in self._compiled
         }
         self._all_shapes = tuple(self._compiled)
         self._all_context = frozenset(EntityType), frozenset(EntityType)
@@ -236,13 +249,19 @@ class Detector:
         found: list[Entity] = []
         context = self.context
         min_score = self.min_score
+        tier = _TOP_TIER
+        taken = b""
         for spec, pattern, check in active:
             etype = spec.type
+            if TIER[etype] < tier:  # entering a weaker tier: what the stronger ones keep
+                tier = TIER[etype]
+                found = _resolve(found)
+                taken = _coverage(found, len(text))
             ctx = context and etype in change
-            matches = (
-                pattern.finditer(text) if spec.anchor is None else _matches(spec, pattern, text)
-            )
+            matches = _FINDERS.get(spec.name, _matches)(spec, pattern, text)
             for m in matches:
+                if taken and taken.find(0, m.start(), m.end()) < 0 and m.end() > m.start():
+                    continue  # wholly inside a kept stronger entity: it cannot win
                 pending_done = False
                 for start, end, base in check(text, m.start(), m.end(), spec.score):
                     # A national-format phone (PENDING): parse it under other regions only
@@ -283,6 +302,21 @@ class Detector:
                 results[i] = _resolve(results[i] + extra)
 
 
+def _vector_form(regex: str) -> str:
+    """A shape's regex for the vectorised pass: it must match every text ``re`` would.
+
+    Rust's Unicode ``\\b`` counts combining marks (and a few other characters) as word
+    characters where Python's ``re`` does not, so a card after U+0300 has a boundary for
+    ``re`` and none for Rust. ASCII ``\\b`` (every non-ASCII character a non-word one) holds
+    wherever either engine's does, next to the ASCII characters these shapes have at their
+    edges. Case-insensitive shapes may start with a non-ASCII fold of a letter (U+017F for
+    ``s``), so their boundaries are dropped: looser, never stricter.
+    """
+    if regex.startswith("(?i)"):
+        return regex.replace(r"\b", "")
+    return regex.replace(r"\b", r"(?-u:\b)")
+
+
 def _matches(spec: PatternSpec, pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     """``pattern.finditer(text)``, started near each anchor when the shape has one.
 
@@ -315,6 +349,52 @@ def _matches(spec: PatternSpec, pattern: re.Pattern[str], text: str) -> Iterator
             continue
         yield m
         pos = m.end() if m.end() > m.start() else m.end() + 1
+
+
+_TOP_TIER = max(TIER.values())
+
+
+def _coverage(kept: list[Entity], size: int) -> bytes:
+    """One byte per code point of a text: 1 where a kept entity lies (empty when none)."""
+    if not kept:
+        return b""
+    taken = bytearray(size)
+    for e in kept:
+        taken[e.start : e.end] = b"\x01" * (e.end - e.start)
+    return bytes(taken)
+
+
+_PEM_HEADER = re.compile(PEM_HEADER)
+_PEM_FOOTER = re.compile(PEM_FOOTER)
+_PEM_RUN = re.compile(PEM_BODY + "*")
+
+
+def _pem_matches(spec: PatternSpec, pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """The ``pem`` shape's matches, in linear time.
+
+    The pattern's lazy body scans from every header to the end of the text when no footer
+    follows (quadratic over many headers). Here each header's body run is measured once: the
+    match, if any, ends at the first footer inside that run, and a header that starts inside a
+    run which held no footer cannot match either (its body is the rest of the same run).
+    """
+    del spec
+    pos = 0
+    while (head := _PEM_HEADER.search(text, pos)) is not None:
+        run = _PEM_RUN.match(text, head.end())
+        assert run is not None  # a ``*`` run always matches, maybe empty
+        foot = _PEM_FOOTER.search(text, head.end(), run.end())
+        if foot is None:
+            pos = max(run.end(), head.start() + 1)
+            continue
+        m = pattern.match(text, head.start(), foot.end())
+        if m is not None:
+            yield m
+            pos = m.end()
+        else:
+            pos = head.start() + 1
+
+
+_FINDERS = {"pem": _pem_matches}
 
 
 def _resolve(found: list[Entity]) -> list[Entity]:
