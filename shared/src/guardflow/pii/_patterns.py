@@ -90,7 +90,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
     PatternSpec("card", _T.CREDIT_CARD, r"\b(?:[0-9][ -]?){11,18}[0-9]\b", 0.8),
     PatternSpec("iban", _T.IBAN_CODE, r"\b[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}\b", 0.9),
     PatternSpec("ssn_dash", _T.US_SSN, r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", 0.75),
-    PatternSpec("ssn_space", _T.US_SSN, r"\b[0-9]{3} [0-9]{2} [0-9]{4}\b", 0.45),
+    PatternSpec("ssn_space", _T.US_SSN, r"\b[0-9]{3} [0-9]{2} [0-9]{4}\b", 0.5),
     PatternSpec("ssn_dot", _T.US_SSN, r"\b[0-9]{3}\.[0-9]{2}\.[0-9]{4}\b", 0.4),
     PatternSpec("ssn_bare", _T.US_SSN, r"\b[0-9]{9}\b", 0.3),
     PatternSpec(
