@@ -258,7 +258,13 @@ class Detector:
                 found = _resolve(found)
                 taken = _coverage(found, len(text))
             ctx = context and etype in change
-            matches = _FINDERS.get(spec.name, _matches)(spec, pattern, text)
+            finder = _FINDERS.get(spec.name)
+            if finder is not None:
+                matches = finder(spec, pattern, text)
+            elif spec.anchor is None:
+                matches = pattern.finditer(text)  # no generator around it: most shapes
+            else:
+                matches = _matches(spec, pattern, text)
             for m in matches:
                 if taken and taken.find(0, m.start(), m.end()) < 0 and m.end() > m.start():
                     continue  # wholly inside a kept stronger entity: it cannot win
