@@ -25,7 +25,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
 
 from guardflow._optional import require
@@ -51,6 +51,9 @@ _SUFFIXES = {
 }
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
 _JSONL_ROWS = 10_000
+_CSV_ROWS = 65_536
+_CSV_SPECIAL = b',"\r\n'
+_CSV_NEEDS_QUOTES = r'[,"\r\n]'
 
 
 def table_format(uri: str | os.PathLike[str]) -> str:
@@ -245,7 +248,8 @@ def _serialize(fmt: str, table: Any, path: str) -> None:
     if fmt == "parquet":
         require("pyarrow.parquet", "data").write_table(table, path)
     elif fmt == "csv":
-        require("pyarrow.csv", "data").write_csv(table, path)
+        with open(path, "wb") as fh:
+            _write_csv(table, fh, header=True)
     else:
         with open(path, "w", encoding="utf-8") as fh:
             for batch in table.to_batches(max_chunksize=_JSONL_ROWS):
@@ -253,6 +257,83 @@ def _serialize(fmt: str, table: Any, path: str) -> None:
                     json.dumps(row, default=json_default, ensure_ascii=False) + "\n"
                     for row in batch.to_pylist()
                 )
+
+
+def _write_csv(table: Any, fh: BinaryIO, *, header: bool) -> None:
+    """Write ``table`` to ``fh`` as CSV, quoting a field only when the CSV dialect needs it.
+
+    A field is quoted when it holds a comma, a double quote (doubled inside), CR or LF, so text,
+    numbers and ids come out as they are. Values are rendered as pyarrow's own CSV writer renders
+    them. Nulls and empty strings are both written as an empty field (a CSV reader cannot tell
+    them apart anyway unless asked to), except in a one-column table, where an empty line would
+    be skipped as no row at all: there they are written as ``""``. Lines end in LF. Rows are
+    rendered in slices, so memory stays bounded by a slice, not the table.
+
+    Args:
+        table: A pyarrow Table or RecordBatch without nested (list, struct) columns.
+        fh: A file opened for writing bytes.
+        header: Write the column names as the first line.
+
+    Raises:
+        pyarrow.ArrowNotImplementedError: A column has a type that has no text form.
+    """
+    pa = require("pyarrow", "data")
+    pc = require("pyarrow.compute", "data")
+    alone = table.num_columns == 1
+    if header:
+        names = pa.array([name.encode() for name in table.column_names], pa.large_binary())
+        fields = _csv_fields(pa, pc, names, alone=alone).to_pylist()
+        fh.write(b",".join(fields) + b"\n")
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    if table.num_columns == 0:
+        return
+    sep, end = pa.scalar(b",", pa.large_binary()), pa.scalar(b"\n", pa.large_binary())
+    none = pa.scalar(b"", pa.large_binary())
+    for batch in table.to_batches(max_chunksize=_CSV_ROWS):
+        if batch.num_rows == 0:
+            continue
+        fields = [_csv_fields(pa, pc, _csv_bytes(pa, pc, column), alone=alone) for column in batch]
+        fields[-1] = pc.binary_join_element_wise(fields[-1], end, none)
+        lines = pc.binary_join_element_wise(*fields, sep)
+        fh.write(_csv_span(pa, lines))
+
+
+def _csv_bytes(pa: Any, pc: Any, column: Any) -> Any:
+    if pa.types.is_binary(column.type) or pa.types.is_fixed_size_binary(column.type):
+        return pc.cast(column, pa.large_binary())
+    return pc.cast(pc.cast(column, pa.large_string()), pa.large_binary())
+
+
+def _csv_span(pa: Any, values: Any) -> Any:
+    """The bytes of a large_binary array's values, back to back, without a copy."""
+    data = values.buffers()[2]
+    if len(values) == 0 or data is None:
+        return b""
+    offsets = pa.Array.from_buffers(
+        pa.int64(), values.offset + len(values) + 1, [None, values.buffers()[1]]
+    )
+    start, stop = offsets[values.offset].as_py(), offsets[values.offset + len(values)].as_py()
+    return data.slice(start, stop - start)
+
+
+def _csv_fields(pa: Any, pc: Any, values: Any, *, alone: bool) -> Any:
+    """Turn a large_binary array into CSV fields: quoted where needed, nulls as empty fields."""
+    empty = pa.scalar(b"", pa.large_binary())
+    needs = None
+    text = bytes(_csv_span(pa, values))
+    # Most columns (ids, numbers) hold no special byte at all: one scan of the bytes skips them.
+    if any(byte in text for byte in _CSV_SPECIAL):
+        needs = pc.fill_null(pc.match_substring_regex(values, _CSV_NEEDS_QUOTES), False)
+    if alone:  # a blank line is no row to a CSV reader
+        blank = pc.fill_null(pc.equal(values, empty), True)
+        needs = blank if needs is None else pc.or_(needs, blank)
+    values = pc.fill_null(values, empty)
+    if needs is None or not pc.any(needs).as_py():
+        return values
+    quote = pa.scalar(b'"', pa.large_binary())
+    doubled = pc.replace_substring(values, pattern='"', replacement='""')
+    return pc.if_else(needs, pc.binary_join_element_wise(quote, doubled, quote, empty), values)
 
 
 def _atomic(uri: str, write: Callable[[str], object], *, what: str) -> None:
