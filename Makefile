@@ -13,7 +13,7 @@ DOCS := UV_PROJECT_ENVIRONMENT=.venv-airflow $(UV) run --locked --package airflo
 PYTEST_ARGS ?=
 
 .PHONY: help uv envs browser postgres demo test test-core test-airflow test-prefect test-e2e lint typecheck bench \
-	bench-inference bench-vault bench-drift bench-gates docs clean
+	bench-inference bench-vault bench-drift bench-gates bench-pii docs clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -66,7 +66,7 @@ typecheck: uv ## mypy: strict on the core, standard on the adapters
 	$(AIRFLOW) mypy airflow_provider/src
 	$(PREFECT) mypy prefect_blocks/src
 
-bench: bench-inference bench-vault bench-drift bench-gates ## run every benchmark; each appends to benchmarks/RESULTS.md
+bench: bench-inference bench-vault bench-drift bench-gates bench-pii ## run every benchmark; each appends to benchmarks/RESULTS.md
 
 bench-inference: uv ## guardflow vs plain httpx and one request per row, on a real MLflow server
 	$(AIRFLOW) python benchmarks/inference.py
@@ -79,6 +79,10 @@ bench-drift: uv ## native drift engine vs Evidently's DataDriftPreset at 10k, 10
 
 bench-gates: uv ## 200 waiting gate tasks on a real Airflow (scheduler, triggerer): slots held, decision-to-resume vs native
 	$(AIRFLOW) python benchmarks/gates.py --record
+
+bench-pii: uv ## PII accuracy and speed vs Presidio on the same data, then a generated 1 GB Parquet file masked with peak RSS
+	$(CORE) python benchmarks/pii_accuracy.py --record
+	$(CORE) python benchmarks/pii_speed.py --record
 
 docs: uv ## build the documentation site into site/
 	$(DOCS) mkdocs build --strict

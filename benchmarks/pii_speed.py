@@ -16,6 +16,9 @@ Contenders:
   ``--presidio-sample`` records only (it is slow); its rates are per record, so the whole set
   would take records / rate.
 
+Then, unless ``--bigfile-mb 0``, the same run masks a generated 1 GB Parquet file (and a 25 MB
+one) with ``mask_file`` and reports peak RSS: ``benchmarks/pii_bigfile.py``, in child processes.
+
 Ours runs ``--repeats`` times (median); Presidio once. ``--threads`` caps polars' thread pool
 (``POLARS_MAX_THREADS``, set before polars is imported) so MB/s per core can be read directly;
 Presidio is single-threaded Python either way.
@@ -24,7 +27,8 @@ Goal (issue 4): at least 100 MB/s per core end to end on text columns, 1,000x Pr
 
 Usage:
     python benchmarks/pii_speed.py [--records 20000] [--presidio-sample 2000]
-                                   [--threads 1] [--repeats 3] [--sparse-share 0.05] [--record]
+                                   [--threads 1] [--repeats 3] [--sparse-share 0.05]
+                                   [--bigfile-mb 1024] [--record]
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from _common import append_results, machine, table
 from _pii_corpus import generate, prose
@@ -121,6 +127,13 @@ def main() -> None:
         type=float,
         default=0.05,
         help="share of corpus rows in the sparse column (the rest: PII-free prose)",
+    )
+    parser.add_argument(
+        "--bigfile-mb",
+        type=int,
+        default=1024,
+        help="then mask a generated Parquet file of this many MB, with a 25 MB one for the "
+        "peak-RSS comparison (benchmarks/pii_bigfile.py; 0 skips it)",
     )
     parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -214,6 +227,14 @@ def main() -> None:
     if args.record:
         append_results("PII speed: guardflow vs Presidio (benchmarks/pii_speed.py)", text)
         print("\nappended to benchmarks/RESULTS.md")
+    if args.bigfile_mb:
+        # The big file in the same run, through pii_bigfile.py: it forks one child per file so
+        # each peak RSS is that file's alone (this process has Presidio and spaCy loaded).
+        command = [sys.executable, str(Path(__file__).with_name("pii_bigfile.py")),
+                   "--size-mb", f"25,{args.bigfile_mb}", "--threads", str(args.threads),
+                   *(["--record"] if args.record else [])]  # fmt: skip
+        print(f"\nmasking a generated {args.bigfile_mb:,} MB Parquet file...", flush=True)
+        subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":
