@@ -62,3 +62,29 @@ def test_mask_table_masks_only_rows_with_entities_and_keeps_type() -> None:
     assert values[0] == "SSN <US_SSN> and card <CREDIT_CARD>"
     assert report.rows_scanned == len(TEXTS)
     assert report.rows_touched == sum(1 for t in TEXTS if Detector().detect(t))
+
+
+def test_every_gate_lets_through_each_row_its_shapes_match() -> None:
+    # A gate must match every text its shapes' prefilters match, or the vectorised pass would
+    # skip rows that detect() finds: checked on hard numbers and hex next to each shape's own
+    # positives (cards, SSNs, phones, IPv6, MACs in every separator style).
+    import polars as pl
+
+    from guardflow.pii._patterns import GATES
+
+    detector = Detector()
+    texts = [
+        "4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005", "536-22-1234",
+        "536 22 1234", "536.22.1234", "536221234", "(201) 555-0123", "+44 20 7946 0958",
+        "+1-202-555-0147", "0049 30 901820", "2001:db8::8a2e:370:7334", "fe80::1",
+        "::ffff:10.0.0.1", "00:1a:2b:3c:4d:5e", "00-1A-2B-3C-4D-5E", "001a.2b3c.4d5e",
+        "AA:BB:CC:DD:EE:FF", "1:2", "12-34", "v1.2.3.4", "x" * 40,
+    ]  # fmt: skip
+    series = pl.Series("t", texts)
+    for gate, shapes in GATES.values():
+        through = series.str.contains(gate)
+        for shape in shapes:
+            hits = series.str.contains(detector._prefilter[shape])
+            missed = [t for t, h, g in zip(texts, hits, through, strict=True) if h and not g]
+            assert missed == [], shape
+            assert hits.any(), shape  # the sample exercises every gated shape

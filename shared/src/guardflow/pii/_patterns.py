@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from guardflow.pii.entities import EntityType
 
-__all__ = ["PATTERNS", "PEM_BODY", "PEM_FOOTER", "PEM_HEADER", "PRIORITY", "TIER", "PatternSpec"]
+__all__ = [
+    "GATES", "PATTERNS", "PEM_BODY", "PEM_FOOTER", "PEM_HEADER", "PRIORITY", "TIER", "PatternSpec",
+]  # fmt: skip
 
 _T = EntityType
 
@@ -137,6 +139,19 @@ PATTERNS: tuple[PatternSpec, ...] = (
         0.9,
     ),
 )
+
+#: Gates for the vectorised pass: a cheap regex that matches every text any of its shapes'
+#: prefilters match, so those shapes are tested only on the rows a gate lets through.
+#: ``digits``: seven digits at most five separator characters apart (a card has 12+ digits
+#: one separator apart, an SSN 9, a phone 7+). ``hex``: two colons with at most four hex
+#: digits between (IPv6, a colon MAC), or a dashed or dotted MAC's inner group.
+GATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "digits": (
+        r"[0-9](?:[ .()-]{0,5}[0-9]){6}",
+        ("card", "ssn_dash", "ssn_space", "ssn_dot", "ssn_bare", "phone"),
+    ),
+    "hex": (r":[0-9A-Fa-f]{0,4}:|-[0-9A-Fa-f]{2}-|\.[0-9A-Fa-f]{4}\.", ("ipv6", "mac")),
+}
 
 #: Overlap tiers: validated, specific shapes beat weak numeric ones whatever their length.
 TIER: dict[EntityType, int] = {

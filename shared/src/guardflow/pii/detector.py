@@ -18,6 +18,7 @@ from typing import Any
 from guardflow.pii._checks import CHECKS, PENDING, REGIONAL_MAX, Check, phone_regional
 from guardflow.pii._context import ROW_FLAGS, context_delta, may_support, row_context
 from guardflow.pii._patterns import (
+    GATES,
     PATTERNS,
     PEM_BODY,
     PEM_FOOTER,
@@ -203,15 +204,29 @@ class Detector:
 
         names = list(self._prefilter)
         flags = list(ROW_FLAGS) if self.context else []
-        shape_bits = [
-            pl.col("t").str.contains(rx).fill_null(False).cast(pl.Int64) * (1 << i)
-            for i, rx in enumerate(self._prefilter.values())
-        ]
+
+        def bits(shapes: list[str]) -> pl.Expr:
+            return pl.sum_horizontal(
+                pl.lit(0, pl.Int64),
+                *(
+                    pl.col("t").str.contains(self._prefilter[n]).fill_null(False).cast(pl.Int64)
+                    * (1 << names.index(n))
+                    for n in shapes
+                ),
+            )
+
+        # Shapes behind a gate are tested only on the rows some gate lets through (a few
+        # percent of a notes column); the others, mostly literal-led and fast, on every row.
+        gated = [n for _, (_, shapes) in GATES.items() for n in shapes if n in self._prefilter]
+        gates = [rx for rx, shapes in GATES.values() if any(n in self._prefilter for n in shapes)]
+        gate = pl.any_horizontal(pl.lit(False), *(pl.col("t").str.contains(g) for g in gates))
         frame = (
             pl.DataFrame({"t": series})
             .with_row_index("i")
             .filter(pl.col("t").str.len_bytes() >= _MIN_CHARS)
-            .with_columns(pl.sum_horizontal(shape_bits).alias("m"))
+            .with_columns(bits([n for n in names if n not in gated]).alias("m"), gate.alias("g"))
+            .filter((pl.col("m") != 0) | pl.col("g"))
+            .with_columns(pl.col("m") + bits(gated))
             .filter(pl.col("m") != 0)
         )
         if flags:  # context flags: only on the rows that hold a candidate
