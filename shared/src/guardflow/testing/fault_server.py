@@ -30,8 +30,12 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from guardflow.testing._service import StartStop
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Fault", "FaultServer", "RecordedRequest", "fault_server", "predict_row"]
 
@@ -291,7 +295,7 @@ class _Server(ThreadingHTTPServer):
     owner: FaultServer
 
 
-class FaultServer:
+class FaultServer(StartStop):
     """A scriptable local model server (see the module docstring).
 
     Args:
@@ -325,7 +329,7 @@ class FaultServer:
         """Base URL, e.g. ``http://127.0.0.1:43117``."""
         return f"http://{self._host}:{self._port}"
 
-    def start(self) -> FaultServer:
+    def start(self) -> Self:
         """Start serving (again, on the same port, after :meth:`stop`)."""
         if self._httpd is not None:
             return self
@@ -403,17 +407,6 @@ class FaultServer:
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
             (self._connections.add if add else self._connections.discard)(conn)
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _fault_server() -> Iterator[FaultServer]:

@@ -20,16 +20,21 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from guardflow.testing._service import StartStop
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["GateDecider", "gate_decider"]
 
 _log = logging.getLogger(__name__)
 
 
-class GateDecider:
+class GateDecider(StartStop):
     """Votes on every pending gate of a store from a background thread.
 
     Args:
@@ -70,7 +75,7 @@ class GateDecider:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="gate-decider", daemon=True)
 
-    def start(self) -> GateDecider:
+    def start(self) -> Self:
         """Start watching; returns ``self``."""
         self._thread.start()
         return self
@@ -80,12 +85,6 @@ class GateDecider:
         self._done.set()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout)
-
-    def __enter__(self) -> GateDecider:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _watch(self) -> None:
         from guardflow.gates.models import GateStatus

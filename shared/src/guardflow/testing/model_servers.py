@@ -33,13 +33,13 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from guardflow.errors import ConfigurationError, EndpointNotReadyError
 from guardflow.testing._ports import free_port
+from guardflow.testing._service import StartStop
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -164,7 +164,7 @@ def _train(python: str, kind: str, out: Path, *, log: Path, env: Mapping[str, st
     _run(cmd, log=log, env=env, timeout=300, what=f"training the tiny {kind} model")
 
 
-class ModelServer:
+class ModelServer(StartStop):
     """A model server process on a free loopback port; subclasses say how to prepare and run it.
 
     Args:
@@ -285,17 +285,6 @@ class ModelServer:
         """Stop the server if it runs, then start it again on the same port and wait for it."""
         self.stop()
         return self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"

@@ -23,10 +23,13 @@ from collections import deque
 from collections.abc import Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from guardflow.testing._ports import free_port
+from guardflow.testing._service import StartStop
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "NotificationReceiver",
@@ -81,7 +84,7 @@ class _Server(ThreadingHTTPServer):
     owner: NotificationReceiver
 
 
-class NotificationReceiver:
+class NotificationReceiver(StartStop):
     """A webhook endpoint on ``127.0.0.1`` (free port) that records what it receives.
 
     Attributes:
@@ -147,7 +150,7 @@ class NotificationReceiver:
             self._cond.notify_all()
             return status, retry_after
 
-    def start(self) -> NotificationReceiver:
+    def start(self) -> Self:
         """Start serving in a background thread."""
         httpd = _Server(("127.0.0.1", 0), _Handler)
         httpd.owner = self
@@ -168,19 +171,8 @@ class NotificationReceiver:
             self._thread.join(5)
         self._httpd = None
 
-    def __enter__(self) -> NotificationReceiver:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class SMTPSink:
+class SMTPSink(StartStop):
     """An SMTP server on ``127.0.0.1`` (aiosmtpd) that keeps every mail it accepts.
 
     Any ``AUTH PLAIN``/``LOGIN`` succeeds (TLS not required), so notifiers configured with a login
@@ -246,7 +238,7 @@ class SMTPSink:
         # Keep only the name: aiosmtpd logs the returned AuthResult at DEBUG level.
         return AuthResult(success=True, auth_data=name)
 
-    def start(self) -> SMTPSink:
+    def start(self) -> Self:
         """Start the server in its own thread."""
         from aiosmtpd.controller import Controller
 
@@ -267,17 +259,6 @@ class SMTPSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-
-    def __enter__(self) -> SMTPSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def notification_receiver_fixture() -> Iterator[NotificationReceiver]:

@@ -35,13 +35,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from guardflow.errors import ConfigurationError, VaultUnreachableError
 from guardflow.testing._ports import free_port
+from guardflow.testing._service import StartStop
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -100,7 +100,7 @@ def assert_secret_absent(secret: str, *texts: object) -> None:
             raise AssertionError(f"the planted secret leaked into captured text #{index}")
 
 
-class VaultServer:
+class VaultServer(StartStop):
     """An OpenBao dev server on a free loopback port, prepared with the usual mounts.
 
     Args:
@@ -453,17 +453,6 @@ class VaultServer:
             f"{tail or '(log is empty)'}",
             url=self.url,
         )
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<VaultServer {self.url} {'running' if self.is_running() else 'stopped'}>"
