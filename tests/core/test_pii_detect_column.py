@@ -6,6 +6,7 @@ import pyarrow as pa
 
 from guardflow.pii import Detector, PIIPolicy, mask_table
 from guardflow.pii.detector import _VECTOR_MIN_ROWS
+from guardflow.pii.entities import PATTERN_TYPES
 
 TEXTS: list[str | None] = [
     "SSN 123-45-6780 and card 4111 1111 1111 1111",
@@ -88,3 +89,29 @@ def test_every_gate_lets_through_each_row_its_shapes_match() -> None:
             missed = [t for t, h, g in zip(texts, hits, through, strict=True) if h and not g]
             assert missed == [], shape
             assert hits.any(), shape  # the sample exercises every gated shape
+
+
+def test_first_pass_union_lets_through_each_row_any_prefilter_matches() -> None:
+    # The first vectorised pass keeps only the rows the union regex matches: it must match
+    # every text that any shape's prefilter matches, for every subset of entity types.
+    import polars as pl
+
+    texts = [
+        "mail jane.doe@example.org", "see https://example.com/x", "www.example.co.uk/path",
+        "host 10.0.0.1", "IBAN GB82 WEST 1234 5698 7654 32", "536-22-1234", "536 22 1234",
+        "536.22.1234", "ssn 536221234", "(201) 555-0123",
+        "4111 1111 1111 1111", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "AKIAIOSFODNN7EXAMPLE",
+        "ghp_" + "a" * 36, "xoxb-1234567890-abcdef", "eyJhbGciOi.eyJzdWIiOi.sig",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+        "fe80::1", "00-1A-2B-3C-4D-5E", "plain words only", "",
+    ]  # fmt: skip
+    series = pl.Series("t", texts)
+    detectors = [Detector(), *(Detector([t]) for t in PATTERN_TYPES)]
+    for detector in detectors:
+        kept = series.str.contains(detector._any_candidate)
+        for name, prefilter in detector._prefilter.items():
+            hits = series.str.contains(prefilter)
+            missed = [t for t, h, k in zip(texts, hits, kept, strict=True) if h and not k]
+            assert missed == [], (detector.entities, name)
+            assert hits.any(), name  # the sample exercises every shape
+    assert not series.str.contains(Detector()._any_candidate)[texts.index("plain words only")]

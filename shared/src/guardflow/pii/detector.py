@@ -97,6 +97,13 @@ class Detector:
         self._prefilter: dict[str, str] = {
             spec.name: _vector_form(spec.prefilter or spec.regex) for spec, _, _ in self._compiled
         }
+        # Every row any prefilter matches matches this (a gate matches every row its shapes'
+        # prefilters match, see ``GATES``), so it can drop rows before the per-shape pass.
+        gated = {n for _, shapes in GATES.values() for n in shapes}
+        self._any_candidate = "|".join(
+            [f"(?:{rx})" for name, rx in self._prefilter.items() if name not in gated]
+            + [f"(?:{rx})" for rx, shapes in GATES.values() if set(shapes) & set(self._prefilter)]
+        )
         self._all_shapes = tuple(self._compiled)
         self._all_context = frozenset(EntityType), frozenset(EntityType)
 
@@ -196,9 +203,10 @@ class Detector:
     def _candidates(self, series: Any) -> tuple[list[int], list[_Plan]]:
         """Rows of a polars string Series holding a candidate, each with its scan plan.
 
-        One polars pass computes, per row, which shapes' prefilters match and which context
-        flags (:data:`~guardflow.pii._context.ROW_FLAGS`) hold, as one bit mask; rows with no
-        shape bit (nulls, empty and short cells, text without candidates) are dropped there.
+        A first polars pass keeps the rows the union of the prefilters matches (nulls, empty
+        and short cells and text without candidates go); on those, a second computes which
+        shapes' prefilters match and which context flags
+        (:data:`~guardflow.pii._context.ROW_FLAGS`) hold, as one bit mask per row.
         """
         import polars as pl
 
@@ -215,18 +223,17 @@ class Detector:
                 ),
             )
 
-        # Shapes behind a gate are tested only on the rows some gate lets through (a few
-        # percent of a notes column); the others, mostly literal-led and fast, on every row.
-        gated = [n for _, (_, shapes) in GATES.items() for n in shapes if n in self._prefilter]
-        gates = [rx for rx, shapes in GATES.values() if any(n in self._prefilter for n in shapes)]
-        gate = pl.any_horizontal(pl.lit(False), *(pl.col("t").str.contains(g) for g in gates))
+        # One regex, the union of the prefilters (a gate standing in for the shapes behind
+        # it), drops the rows with no candidate in one pass: most of a notes column. The
+        # per-shape bits then run on the rows left.
         frame = (
             pl.DataFrame({"t": series})
             .with_row_index("i")
-            .filter(pl.col("t").str.len_bytes() >= _MIN_CHARS)
-            .with_columns(bits([n for n in names if n not in gated]).alias("m"), gate.alias("g"))
-            .filter((pl.col("m") != 0) | pl.col("g"))
-            .with_columns(pl.col("m") + bits(gated))
+            .filter(
+                (pl.col("t").str.len_bytes() >= _MIN_CHARS)
+                & pl.col("t").str.contains(self._any_candidate)
+            )
+            .with_columns(bits(names).alias("m"))
             .filter(pl.col("m") != 0)
         )
         if flags:  # context flags: only on the rows that hold a candidate
