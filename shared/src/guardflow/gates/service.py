@@ -32,17 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from guardflow.audit import AuditSink, audit_step
 from guardflow.errors import ConfigurationError, GateNotFoundError, NotificationError
-from guardflow.gates._masking import mask_string, mask_value
-from guardflow.gates.models import (
-    GateItem,
-    GateOutcome,
-    GatePolicy,
-    GateRecord,
-    GateStatus,
-    RoutingRule,
-    outcome_of,
-)
-from guardflow.gates.routing import item_id, item_score, load_items, lookup, route_items
+from guardflow.gates._new_gate import build_gate
+from guardflow.gates.models import GateOutcome, GatePolicy, GateRecord, outcome_of
+from guardflow.gates.routing import load_items
 from guardflow.identity import RunIdentity, step_key
 
 if TYPE_CHECKING:
@@ -68,14 +60,6 @@ def _identity_of(record: GateRecord) -> RunIdentity:
         task_id=record.task_id,
         map_index=record.map_index,
     )
-
-
-def _safe_item_id(ident: str) -> str:
-    # An id that is itself PII (an e-mail address...) is stored as a stable hash: masking it
-    # would make distinct items share one id, while the hash still joins back to the source.
-    if mask_string(ident) == ident:
-        return ident
-    return "h:" + hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
 
 
 class Gate:
@@ -253,8 +237,8 @@ class Gate:
                 created = False
             except GateNotFoundError:
                 rows = load_items(items)
-                new, gate_items = self._build(
-                    gate_id, identity, subject, body, context, rows, external, now
+                new, gate_items = build_gate(
+                    self.policy, gate_id, identity, subject, body, context, rows, external, now
                 )
                 record, created = self.store.create(new, gate_items)
             rec.attributes["gate.created"] = created
@@ -269,68 +253,6 @@ class Gate:
                 if failed and self.strict_notify:
                     raise failed[0]
             return record
-
-    def _build(
-        self,
-        gate_id: str,
-        identity: RunIdentity,
-        subject: str,
-        body: str,
-        context: Mapping[str, Any] | None,
-        items: Sequence[Mapping[str, Any]] | None,
-        external: Mapping[str, Any] | None,
-        now: datetime,
-    ) -> tuple[GateRecord, list[GateItem]]:
-        policy = self.policy
-        rule = policy.routing or RoutingRule()
-        if policy.routing is not None and items:
-            to_review, passed = route_items(items, rule)
-        else:
-            to_review = [(item_id(dict(i), rule, n), dict(i)) for n, i in enumerate(items or ())]
-            passed = []
-        gate_items = []
-        for ident, raw in to_review:
-            data = mask_value(raw)
-            gate_items.append(
-                GateItem(
-                    gate_id=gate_id,
-                    item_id=_safe_item_id(ident),
-                    data=data,
-                    prediction=lookup(data, rule.label_field),
-                    score=item_score(raw, rule),
-                )
-            )
-        expires = (
-            now + timedelta(seconds=policy.expires_after_s) if policy.expires_after_s else None
-        )
-        record = GateRecord(
-            id=gate_id,
-            subject=mask_string(subject),
-            body=mask_string(body),
-            context=mask_value(dict(context or {})),
-            policy=policy,
-            orchestrator=identity.orchestrator,
-            pipeline=identity.pipeline,
-            run_id=identity.run_id,
-            task_id=identity.task_id,
-            map_index=identity.map_index,
-            created_at=now,
-            expires_at=expires,
-            external=dict(external or {}),
-            item_count=len(gate_items),
-            passed_count=len(passed),
-        )
-        if policy.routing is not None and items and not gate_items:
-            approve = [o for o in policy.options if o not in policy.reject_options]
-            record = record.model_copy(
-                update={
-                    "status": GateStatus.RESOLVED,
-                    "outcome": (approve or policy.options)[0],
-                    "resolved_at": now,
-                    "resolution_channel": "routing",
-                }
-            )
-        return record, gate_items
 
     def _opened_links(self, record: GateRecord) -> dict[str, str]:
         return self._safe_links(record, None)

@@ -38,21 +38,28 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError(module="sqlalchemy", extra="gates") from exc
 
-from guardflow.errors import (
-    GateClosedError,
-    GateNotFoundError,
-    GateTokenError,
-    GateVoteRefusedError,
-)
+from guardflow.errors import GateClosedError, GateNotFoundError, GateTokenError
 from guardflow.gates import _schema as S
-from guardflow.gates.models import (
-    Decision,
-    GateItem,
-    GatePolicy,
-    GateRecord,
-    GateStatus,
-    TimeoutAction,
+from guardflow.gates._rows import (
+    dataset_rows,
+    event_of,
+    insert_gate,
+    item_of,
+    load_item_rows,
+    load_records,
+    notification_of,
+    record_event,
 )
+from guardflow.gates._rules import (
+    check_eligible,
+    check_vote,
+    closed_error,
+    is_due,
+    may_vote,
+    not_found_error,
+    timeout_result,
+)
+from guardflow.gates.models import GateItem, GatePolicy, GateRecord, GateStatus
 
 __all__ = ["GateStore"]
 
@@ -62,54 +69,6 @@ _list = builtins.list  # the class defines a method named ``list``
 def _now(now: datetime | None) -> datetime:
     value = S.utc(now)
     return value if value is not None else datetime.now(timezone.utc)
-
-
-def _not_found(gate_id: str) -> GateNotFoundError:
-    return GateNotFoundError(
-        f"no gate {gate_id!r} in this store; check the id (`guardflow gates list`) and that "
-        "the same store URL ($GUARDFLOW_GATES_DB) is used everywhere",
-        gate_id=gate_id,
-    )
-
-
-def _closed(gate_id: str, status: str) -> GateClosedError:
-    return GateClosedError(
-        f"gate {gate_id!r} is already {status}; the decision was not recorded "
-        f"(see `guardflow gates show {gate_id}`)",
-        gate_id=gate_id,
-    )
-
-
-def _event(
-    conn: Connection,
-    gate_id: str,
-    at: datetime,
-    kind: str,
-    *,
-    actor: str | None = None,
-    channel: str | None = None,
-    **detail: Any,
-) -> None:
-    conn.execute(
-        S.events.insert().values(
-            gate_id=gate_id, at=at, kind=kind, actor=actor, channel=channel, detail=detail or None
-        )
-    )
-
-
-def _timeout_result(policy: GatePolicy) -> tuple[GateStatus, str | None]:
-    if policy.on_timeout is TimeoutAction.APPROVE:
-        choice = next((o for o in policy.options if o not in policy.reject_options), None)
-    elif policy.on_timeout is TimeoutAction.REJECT:
-        choice = policy.reject_options[0] if policy.reject_options else None
-    else:
-        choice = None
-    return (GateStatus.RESOLVED, choice) if choice is not None else (GateStatus.EXPIRED, None)
-
-
-def _due(row: Row[Any], now: datetime) -> bool:
-    expires = row.expires_at
-    return row.status == GateStatus.PENDING.value and expires is not None and expires <= now
 
 
 class GateStore:
@@ -145,7 +104,7 @@ class GateStore:
             query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
-            raise _not_found(gate_id)
+            raise not_found_error(gate_id)
         return row
 
     def _lock_open(
@@ -162,65 +121,17 @@ class GateStore:
         if self._expire_locked(conn, row, when):
             row = self._row(conn, gate_id, lock=False)
         if row.status != GateStatus.PENDING.value:
-            return row, when, _closed(gate_id, row.status)
+            return row, when, closed_error(gate_id, row.status)
         return row, when, None
 
-    def _records(self, conn: Connection, rows: Sequence[Row[Any]]) -> _list[GateRecord]:
-        ids = [r.id for r in rows]
-        by_gate: dict[str, _list[Decision]] = {i: [] for i in ids}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            query = (
-                sa.select(S.votes)
-                .where(S.votes.c.gate_id.in_(chunk))
-                .order_by(S.votes.c.id)  # recording order
-            )
-            for v in conn.execute(query):
-                by_gate[v.gate_id].append(
-                    Decision(
-                        gate_id=v.gate_id,
-                        reviewer=v.reviewer,
-                        option=v.option,
-                        channel=v.channel,
-                        comment=v.comment,
-                        decided_at=v.decided_at,
-                    )
-                )
-        return [
-            GateRecord(
-                id=r.id,
-                subject=r.subject,
-                body=r.body,
-                context=r.context,
-                policy=GatePolicy.model_validate(r.policy),
-                status=GateStatus(r.status),
-                outcome=r.outcome,
-                orchestrator=r.orchestrator,
-                pipeline=r.pipeline,
-                run_id=r.run_id,
-                task_id=r.task_id,
-                map_index=r.map_index,
-                created_at=r.created_at,
-                expires_at=r.expires_at,
-                resolved_at=r.resolved_at,
-                resolution_channel=r.resolution_channel,
-                escalation_level=r.escalation_level,
-                external=r.external,
-                votes=by_gate[r.id],
-                item_count=r.item_count,
-                passed_count=r.passed_count,
-            )
-            for r in rows
-        ]
-
     def _record(self, conn: Connection, gate_id: str) -> GateRecord:
-        return self._records(conn, [self._row(conn, gate_id, lock=False)])[0]
+        return load_records(conn, [self._row(conn, gate_id, lock=False)])[0]
 
     def _expire_locked(self, conn: Connection, row: Row[Any], now: datetime) -> bool:
         """Apply the on-timeout action to a locked, due gate; return whether it changed."""
-        if not _due(row, now):
+        if not is_due(row, now):
             return False
-        status, outcome = _timeout_result(GatePolicy.model_validate(row.policy))
+        status, outcome = timeout_result(GatePolicy.model_validate(row.policy))
         at = row.expires_at
         conn.execute(
             S.gates.update()
@@ -230,7 +141,7 @@ class GateStore:
             )
         )
         kind = "resolved" if status is GateStatus.RESOLVED else "expired"
-        _event(conn, row.id, at, kind, channel="timeout", outcome=outcome)
+        record_event(conn, row.id, at, kind, channel="timeout", outcome=outcome)
         return True
 
     def _expire_ids(self, ids: Sequence[str], now: datetime) -> _list[str]:
@@ -267,75 +178,11 @@ class GateStore:
                     sa.select(S.gates.c.id).where(S.gates.c.id == record.id).with_for_update()
                 ).first()
                 if exists is None:
-                    self._insert(conn, record, items)
+                    insert_gate(conn, record, items, created=_now(record.created_at))
                     return self._record(conn, record.id), True
         except sa.exc.IntegrityError:
             pass  # PostgreSQL: another worker inserted the same id between our SELECT and INSERT
         return self.get(record.id), False
-
-    def _insert(self, conn: Connection, record: GateRecord, items: Sequence[GateItem]) -> None:
-        created = _now(record.created_at)
-        conn.execute(
-            S.gates.insert().values(
-                id=record.id,
-                subject=record.subject,
-                body=record.body,
-                context=record.context,
-                policy=record.policy.public_dict(),
-                status=record.status.value,
-                outcome=record.outcome,
-                orchestrator=record.orchestrator,
-                pipeline=record.pipeline,
-                run_id=record.run_id,
-                task_id=record.task_id,
-                map_index=record.map_index,
-                created_at=created,
-                expires_at=record.expires_at,
-                resolved_at=record.resolved_at,
-                resolution_channel=record.resolution_channel,
-                escalation_level=record.escalation_level,
-                external=record.external,
-                item_count=len(items) if items else record.item_count,
-                passed_count=record.passed_count,
-            )
-        )
-        if items:
-            conn.execute(
-                S.items.insert(),
-                [
-                    {
-                        "gate_id": record.id,
-                        "item_id": str(item.item_id),
-                        "position": pos,
-                        "data": item.data,
-                        "prediction": item.prediction,
-                        "score": item.score,
-                        "label": item.label,
-                        "corrected": item.corrected_by is not None,
-                        "corrected_by": item.corrected_by,
-                        "corrected_at": item.corrected_at,
-                    }
-                    for pos, item in enumerate(items)
-                ],
-            )
-        for vote in record.votes:
-            conn.execute(
-                S.votes.insert().values(
-                    gate_id=record.id,
-                    reviewer=vote.reviewer,
-                    option=vote.option,
-                    channel=vote.channel,
-                    comment=vote.comment,
-                    decided_at=vote.decided_at,
-                )
-            )
-        _event(conn, record.id, created, "opened", channel=record.orchestrator)
-        if record.status is not GateStatus.PENDING:
-            kind = "resolved" if record.status is GateStatus.RESOLVED else "expired"
-            at = record.resolved_at or created
-            _event(
-                conn, record.id, at, kind, channel=record.resolution_channel, outcome=record.outcome
-            )
 
     def get(self, gate_id: str, *, now: datetime | None = None) -> GateRecord:
         """Return a gate, after applying its on-timeout action if it is past ``expires_at``.
@@ -346,8 +193,8 @@ class GateStore:
         when = _now(now)
         with S.read_tx(self._engine) as conn:
             row = self._row(conn, gate_id, lock=False)
-            if not _due(row, when):
-                return self._records(conn, [row])[0]
+            if not is_due(row, when):
+                return load_records(conn, [row])[0]
         with S.write_tx(self._engine) as conn:
             self._expire_locked(conn, self._row(conn, gate_id, lock=True), when)
             return self._record(conn, gate_id)
@@ -375,7 +222,7 @@ class GateStore:
             return []
         with S.read_tx(self._engine) as conn:
             rows = conn.execute(sa.select(S.gates).where(S.gates.c.id.in_(changed))).all()
-            return self._records(conn, rows)
+            return load_records(conn, rows)
 
     def list(
         self,
@@ -405,9 +252,9 @@ class GateStore:
         if reviewer is None:
             query = query.limit(limit)
         with S.read_tx(self._engine) as conn:
-            records = self._records(conn, conn.execute(query).all())
+            records = load_records(conn, conn.execute(query).all())
         if reviewer is not None:
-            records = [r for r in records if _may_vote(r, reviewer)][:limit]
+            records = [r for r in records if may_vote(r, reviewer)][:limit]
         return records
 
     # -- decisions ---------------------------------------------------------------------------
@@ -445,7 +292,7 @@ class GateStore:
             row, when, closed = self._lock_open(conn, gate_id, now)
             if closed is None:
                 policy = GatePolicy.model_validate(row.policy)
-                _check_vote(conn, row, policy, reviewer, option)
+                check_vote(conn, row, policy, reviewer, option)
                 conn.execute(
                     S.votes.insert().values(
                         gate_id=gate_id,
@@ -456,7 +303,9 @@ class GateStore:
                         decided_at=when,
                     )
                 )
-                _event(conn, gate_id, when, "voted", actor=reviewer, channel=channel, option=option)
+                record_event(
+                    conn, gate_id, when, "voted", actor=reviewer, channel=channel, option=option
+                )
                 count = conn.execute(
                     sa.select(sa.func.count())
                     .select_from(S.votes)
@@ -473,7 +322,7 @@ class GateStore:
                             resolution_channel=channel,
                         )
                     )
-                    _event(
+                    record_event(
                         conn,
                         gate_id,
                         when,
@@ -503,7 +352,7 @@ class GateStore:
             conn.execute(
                 S.gates.update().where(S.gates.c.id == gate_id).values(escalation_level=level)
             )
-            _event(conn, gate_id, when, "escalated", level=level)
+            record_event(conn, gate_id, when, "escalated", level=level)
             return True
 
     def set_external(self, gate_id: str, **values: Any) -> GateRecord:
@@ -531,7 +380,7 @@ class GateStore:
             rows = conn.execute(
                 sa.select(S.items).where(S.items.c.gate_id == gate_id).order_by(S.items.c.position)
             ).all()
-        return [_item(r) for r in rows]
+        return [item_of(r) for r in rows]
 
     def correct_item(
         self,
@@ -553,7 +402,7 @@ class GateStore:
         with S.write_tx(self._engine) as conn:
             row, when, closed = self._lock_open(conn, gate_id, now)
             if closed is None:
-                _check_eligible(GatePolicy.model_validate(row.policy), row, reviewer)
+                check_eligible(GatePolicy.model_validate(row.policy), row, reviewer)
                 where = (S.items.c.gate_id == gate_id, S.items.c.item_id == str(item_id))
                 done = conn.execute(
                     S.items.update()
@@ -566,7 +415,7 @@ class GateStore:
                         "on the review page",
                         gate_id=gate_id,
                     )
-                _event(
+                record_event(
                     conn,
                     gate_id,
                     when,
@@ -575,7 +424,7 @@ class GateStore:
                     channel=channel,
                     item_id=str(item_id),
                 )
-                return _item(conn.execute(sa.select(S.items).where(*where)).one())
+                return item_of(conn.execute(sa.select(S.items).where(*where)).one())
         assert closed is not None
         raise closed
 
@@ -649,7 +498,7 @@ class GateStore:
                 )
             )
             if ok and done.rowcount:
-                _event(conn, gate_id, when, "notified", key=key)
+                record_event(conn, gate_id, when, "notified", key=key)
 
     def notifications(self, gate_id: str) -> _list[dict[str, Any]]:
         """Return the gate's notification claims: key, status, attempts, error, updated_at."""
@@ -659,16 +508,7 @@ class GateStore:
                 .where(S.notifications.c.gate_id == gate_id)
                 .order_by(S.notifications.c.key)
             ).all()
-        return [
-            {
-                "key": r.key,
-                "status": r.status,
-                "attempts": r.attempts,
-                "error": r.error,
-                "updated_at": r.updated_at,
-            }
-            for r in rows
-        ]
+        return [notification_of(r) for r in rows]
 
     def consume_token(
         self, nonce: str, *, gate_id: str, reviewer: str, now: datetime | None = None
@@ -708,16 +548,7 @@ class GateStore:
             rows = conn.execute(
                 sa.select(S.events).where(S.events.c.gate_id == gate_id).order_by(S.events.c.id)
             ).all()
-        return [
-            {
-                "at": r.at,
-                "kind": r.kind,
-                "actor": r.actor,
-                "channel": r.channel,
-                "detail": r.detail or {},
-            }
-            for r in rows
-        ]
+        return [event_of(r) for r in rows]
 
     def decisions_dataset(
         self, *, gate_ids: Sequence[str] | None = None, pipeline: str | None = None
@@ -734,111 +565,10 @@ class GateStore:
         if pipeline is not None:
             query = query.where(S.gates.c.pipeline == pipeline)
         with S.read_tx(self._engine) as conn:
-            records = self._records(conn, conn.execute(query).all())
-            item_rows: dict[str, _list[Row[Any]]] = {r.id: [] for r in records}
-            ids = _list(item_rows)
-            for start in range(0, len(ids), 500):
-                for row in conn.execute(
-                    sa.select(S.items)
-                    .where(S.items.c.gate_id.in_(ids[start : start + 500]))
-                    .order_by(S.items.c.gate_id, S.items.c.position)
-                ):
-                    item_rows[row.gate_id].append(row)
-        out: _list[dict[str, Any]] = []
-        for rec in records:
-            base = {
-                "gate_id": rec.id,
-                "pipeline": rec.pipeline,
-                "run_id": rec.run_id,
-                "task_id": rec.task_id,
-                "status": rec.status.value,
-                "outcome": rec.outcome,
-                "decided_by": [
-                    v.reviewer for v in rec.votes if rec.outcome and v.option == rec.outcome
-                ],
-                "resolved_at": rec.resolved_at,
-                "channel": rec.resolution_channel,
-            }
-            empty = {
-                "item_id": None,
-                "prediction": None,
-                "score": None,
-                "label": None,
-                "corrected": False,
-                "corrected_by": None,
-                "corrected_at": None,
-            }
-            rows = item_rows[rec.id]
-            if not rows:
-                out.append({**base, **empty})
-            for r in rows:
-                out.append(
-                    {
-                        **base,
-                        "item_id": r.item_id,
-                        "prediction": r.prediction,
-                        "score": r.score,
-                        "label": r.label,
-                        "corrected": bool(r.corrected),
-                        "corrected_by": r.corrected_by,
-                        "corrected_at": r.corrected_at,
-                    }
-                )
-        return out
+            records = load_records(conn, conn.execute(query).all())
+            item_rows = load_item_rows(conn, records)
+        return dataset_rows(records, item_rows)
 
     def dispose(self) -> None:
         """Release this process's pooled connections to the store."""
         S.dispose_engine(self._url)
-
-
-# -- vote checks ---------------------------------------------------------------------------------
-
-
-def _check_eligible(policy: GatePolicy, row: Row[Any], reviewer: str) -> None:
-    eligible = policy.eligible_reviewers(row.escalation_level)
-    if eligible is not None and reviewer not in eligible:
-        raise GateVoteRefusedError(
-            f"reviewer {reviewer!r} is not an assignee of gate {row.id!r} at its current "
-            "escalation level; ask an assignee to decide or add the reviewer to the policy",
-            gate_id=row.id,
-        )
-
-
-def _check_vote(
-    conn: Connection, row: Row[Any], policy: GatePolicy, reviewer: str, option: str
-) -> None:
-    if option not in policy.options:
-        raise GateVoteRefusedError(
-            f"option {option!r} is not one of gate {row.id!r}'s options "
-            f"({', '.join(policy.options)}); choose one of them",
-            gate_id=row.id,
-        )
-    _check_eligible(policy, row, reviewer)
-    voted = conn.execute(
-        sa.select(S.votes.c.id).where(S.votes.c.gate_id == row.id, S.votes.c.reviewer == reviewer)
-    ).first()
-    if voted is not None:
-        raise GateVoteRefusedError(
-            f"reviewer {reviewer!r} already voted on gate {row.id!r}; each reviewer votes once",
-            gate_id=row.id,
-        )
-
-
-def _may_vote(record: GateRecord, reviewer: str) -> bool:
-    eligible = record.policy.eligible_reviewers(record.escalation_level)
-    if eligible is not None and reviewer not in eligible:
-        return False
-    return all(v.reviewer != reviewer for v in record.votes)
-
-
-def _item(row: Row[Any]) -> GateItem:
-    return GateItem(
-        gate_id=row.gate_id,
-        item_id=row.item_id,
-        data=row.data or {},
-        prediction=row.prediction,
-        score=row.score,
-        label=row.label,
-        corrected_by=row.corrected_by,
-        corrected_at=row.corrected_at,
-    )
