@@ -10,6 +10,7 @@ only with a supporting word.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from guardflow.pii.entities import EntityType
 
@@ -106,6 +107,7 @@ ROW_FLAGS: dict[str, str] = {
 }
 
 
+@lru_cache(maxsize=4096)
 def row_context(flags: frozenset[str]) -> tuple[frozenset[EntityType], frozenset[EntityType]]:
     """From a row's :data:`ROW_FLAGS`: (types whose score context may change, types it may raise).
 
