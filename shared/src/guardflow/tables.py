@@ -164,6 +164,21 @@ def read_table(source: Any) -> Any:
     return table.replace_schema_metadata(None)
 
 
+def _conversion_errors(pa: Any) -> tuple[type[Exception], ...]:
+    """The errors Arrow raises when values do not fit one column type (they quote a value)."""
+    return (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+
+
+def _mixed_column(pa: Any, frame: Any) -> str:
+    """``"column 'x' "`` for the first DataFrame column Arrow cannot convert (no value quoted)."""
+    for name in frame.columns:
+        try:
+            pa.Array.from_pandas(frame[name])
+        except _conversion_errors(pa):
+            return f"column {str(name)!r} "
+    return "a column "
+
+
 def _from_memory(pa: Any, source: Any) -> Any:
     if isinstance(source, pa.Table):
         return source
@@ -171,7 +186,14 @@ def _from_memory(pa: Any, source: Any) -> Any:
         return pa.Table.from_batches([source])
     module = type(source).__module__.split(".", 1)[0]
     if module == "pandas" and hasattr(source, "columns"):
-        return pa.Table.from_pandas(source, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(source, preserve_index=False)
+        except _conversion_errors(pa):
+            raise InputDataError(
+                f"the DataFrame could not be converted to a table: {_mixed_column(pa, source)}"
+                "mixes value types (numbers and text in one object column, say); make each "
+                "column's values one type, e.g. df[col].astype(str)"
+            ) from None
     if module == "polars" and hasattr(source, "to_arrow"):
         return source.to_arrow()
     if isinstance(source, Sequence) and not isinstance(source, (str, bytes)):
@@ -179,7 +201,7 @@ def _from_memory(pa: Any, source: Any) -> Any:
             raise ConfigurationError("records must be a list of dicts (one dict per row)")
         try:
             return pa.Table.from_pylist(list(source))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        except _conversion_errors(pa) as exc:
             # Arrow's message quotes the offending value: keep it out of ours.
             raise InputDataError(
                 "records could not be converted to a table: a column mixes value types "

@@ -173,14 +173,17 @@ class Engine:
         touched: set[int],
     ) -> list[str | None]:
         assert rule.entity is not None
+        action = self.policy.action_for(rule.entity, column)
         present = [i for i, v in enumerate(values) if v]
+        if self.mode == "scan":  # masked output rescanned: its masked values are not PII
+            is_output = self.masker.is_output
+            present = [i for i in present if not is_output(action, rule.entity, _text(values[i]))]
         if not present:
             return values
         self.counts[column][rule.entity.value] += len(present)
         touched.update(rows[i] for i in present)
         if self.mode == "scan":
             return values
-        action = self.policy.action_for(rule.entity, column)
         masked = self.masker.apply(action, rule.entity, [_text(values[i]) for i in present])
         result = list(values)
         for i, out in zip(present, masked, strict=True):
@@ -230,16 +233,17 @@ class Engine:
             rows.extend([row] * len(found))
         values: list[str | None] = [c[k] for c, k in slots]
         new = self.values(column, rule, values, rows, touched)
-        if self.mode == "scan":
-            return cells
-        for (container, key), value in zip(slots, new, strict=True):
-            container[key] = value
-        result = [h[0] for h in holders]
+        if self.mode == "scan" or new is values:
+            return cells  # nothing changed: every cell as it came, JSON text untouched
+        changed: set[int] = set()
+        for (container, key), old, value, row in zip(slots, values, new, rows, strict=True):
+            if value != old:
+                container[key] = value
+                changed.add(row)
+        result = [h[0] if row in changed else cells[row] for row, h in enumerate(holders)]
         for row in reencode:
-            result[row] = json.dumps(result[row], ensure_ascii=False)
-        for row, cell in enumerate(cells):
-            if cell is not None and not isinstance(cell, (str, dict, list)) and row not in touched:
-                result[row] = cell
+            if row in changed:
+                result[row] = json.dumps(result[row], ensure_ascii=False)
         if records is not None:
             for record, value in zip(records, result, strict=True):
                 if column in record:
@@ -249,44 +253,63 @@ class Engine:
     # --- Arrow -------------------------------------------------------------------------------
 
     def table(self, table: Any) -> Any:
-        """Process one Arrow table or record batch; return the (masked) Arrow table."""
+        """Process one Arrow table or record batch; return the (masked) Arrow table.
+
+        Dictionary-encoded and view string columns are processed as strings and written back
+        in their own type; list and struct columns go through :meth:`nested`, and so do string
+        columns whose rule names JSON paths. A column with nothing to change is kept as it is.
+        """
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         names = list(table.column_names)
-        texts = [n for n in names if _is_text(table.schema.field(n).type)]
+        texts = [n for n in names if _holds_text(table.schema.field(n).type)]
         touched: set[int] = set()
         for column, rule in self.plan(names, texts).items():
             col = table.column(column)
             kind = col.type
-            rows = range(table.num_rows)
-            if _is_text(kind) and not rule.whole:
-                array = self._arrow_free_text(column, col, touched)
-                if array is None:  # nothing to change: keep the column as it is
-                    continue
-            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-                nbytes = pc.sum(pc.binary_length(col)).as_py() or 0
-                values = col.to_pylist()
-                new: Any = self.values(column, rule, values, rows, touched, nbytes)
-                if new is values:  # nothing to change: keep the column as it is
-                    continue
-                array = pa.array(new, type=kind)
-            elif pa.types.is_nested(kind):
-                new = self.nested(column, rule, col.to_pylist(), touched)
-                try:
-                    array = pa.array(new, type=kind)
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    array = pa.array(new)
-            else:
-                as_text = pc.cast(col, pa.string()).to_pylist()
-                array = pa.array(self.values(column, rule, as_text, rows, touched), pa.string())
-            if self.mode == "mask":
-                index = names.index(column)
-                table = table.set_column(index, pa.field(column, array.type), array)
+            if (pa.types.is_dictionary(kind) or pa.types.is_string_view(kind)) and _holds_text(
+                kind
+            ):
+                col = pc.cast(col, pa.large_string())
+            array = self._column(column, rule, col, touched)
+            if array is None or self.mode == "scan":
+                continue
+            if array.type != kind and col.type != kind:  # back to the dictionary / view type
+                array = pc.cast(array, kind)
+            index = names.index(column)
+            table = table.set_column(index, pa.field(column, array.type), array)
         self._end_batch(table.num_rows, touched)
         return table
+
+    def _column(self, column: str, rule: ColumnRule, col: Any, touched: set[int]) -> Any:
+        """One column's new Arrow values, or ``None`` when nothing in it changes."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kind = col.type
+        rows = range(len(col))
+        if _is_text(kind) and not rule.whole and not self._paths.get(column):
+            return self._arrow_free_text(column, col, touched)
+        if pa.types.is_nested(kind) or (_is_text(kind) and self._paths.get(column)):
+            cells = col.to_pylist()
+            new: Any = self.nested(column, rule, cells, touched)
+            if new is cells:
+                return None
+            try:
+                return pa.array(new, type=kind)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                return pa.array(new)
+        if _is_text(kind):
+            nbytes = pc.sum(pc.binary_length(col)).as_py() or 0
+            values = col.to_pylist()
+            new = self.values(column, rule, values, rows, touched, nbytes)
+            return None if new is values else pa.array(new, type=kind)
+        as_text = pc.cast(col, pa.string()).to_pylist()
+        new = self.values(column, rule, as_text, rows, touched)
+        return None if new is as_text else pa.array(new, pa.string())
 
     def _end_batch(self, rows: int, touched: set[int]) -> None:
         self.rows_scanned += rows
@@ -335,3 +358,20 @@ def _is_text(kind: Any) -> bool:
     import pyarrow as pa
 
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _holds_text(kind: Any) -> bool:
+    """Whether an Arrow type holds strings: plain, view, dictionary-encoded, or nested inside."""
+    import pyarrow as pa
+
+    if _is_text(kind) or pa.types.is_string_view(kind):
+        return True
+    if pa.types.is_dictionary(kind):
+        return _holds_text(kind.value_type)
+    if pa.types.is_struct(kind):
+        return any(_holds_text(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_map(kind):
+        return _holds_text(kind.key_type) or _holds_text(kind.item_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _holds_text(kind.value_type)
+    return bool(pa.types.is_list_view(kind) and _holds_text(kind.value_type))

@@ -32,6 +32,7 @@ __all__ = ["TOKEN_PATTERN", "Masker", "from_token", "to_token"]
 
 #: A token made by ``tokenize``, as it appears in masked text.
 TOKEN_PATTERN = re.compile(r"tok_v(\d+)_([A-Za-z0-9_\-]+)")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _VAULT_CIPHERTEXT = re.compile(r"^vault:v(\d+):([A-Za-z0-9+/]+=*)$")
 
 
@@ -152,6 +153,25 @@ class Masker:
         if action is Action.TOKENIZE:
             return self._tokenize(values)
         raise PIIPolicyError(f"unknown PII action {action!r}")  # pragma: no cover
+
+    def is_output(self, action: Action, entity: EntityType | None, value: str) -> bool:
+        """Whether ``value`` has the form ``action`` gives its outputs (an already masked value).
+
+        A scan of masked output uses this on columns known to hold one type: ``<TYPE>``, a
+        run of ``*`` with at most ``mask_keep_last`` characters after it, 64 hex digits, a
+        ``tok_v<N>_`` token. The empty string (``redact``) is never counted anyway.
+        """
+        if action is Action.REPLACE:
+            return value == f"<{entity.value if entity is not None else 'PII'}>"
+        if action is Action.MASK:
+            keep = max(self.policy.mask_keep_last, 0)
+            head = value[: len(value) - keep] if len(value) > keep else value
+            return bool(head) and head == "*" * len(head)
+        if action is Action.HASH:
+            return _HEX64.fullmatch(value) is not None
+        if action is Action.TOKENIZE:
+            return TOKEN_PATTERN.fullmatch(value) is not None
+        return False
 
     def _tokenize(self, values: Sequence[str]) -> list[str]:
         present = [v for v in values if v]
