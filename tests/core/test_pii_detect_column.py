@@ -115,3 +115,14 @@ def test_first_pass_union_lets_through_each_row_any_prefilter_matches() -> None:
             assert missed == [], (detector.entities, name)
             assert hits.any(), name  # the sample exercises every shape
     assert not series.str.contains(Detector()._any_candidate)[texts.index("plain words only")]
+
+
+def test_lone_surrogates_in_a_column_keep_rows_and_offsets() -> None:
+    # A JSON "\ud83d" escape decodes to a lone surrogate, which UTF-8 (and so polars) cannot
+    # hold: the vectorised pass must still run, with the same result as one text at a time.
+    texts = [f"hi \ud83d mail a{i}@example.org \udc00 ip 10.0.0.{i % 250}" for i in range(40)]
+    texts += [None, "", "nothing"]
+    found = Detector().detect_many(texts)
+    assert len(found) == len(texts)
+    assert found == [Detector().detect(t) for t in texts]
+    assert [texts[0][e.start : e.end] for e in found[0]] == ["a0@example.org", "10.0.0.0"]

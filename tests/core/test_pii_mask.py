@@ -176,8 +176,11 @@ def test_json_paths_into_an_arrow_struct_column() -> None:
 
 
 def test_bad_json_path_is_a_policy_error() -> None:
-    with pytest.raises(PIIPolicyError, match="JSON path"):
-        mask_records([{"v": {}}], _policy(columns={"v": {"json_paths": ["$..deep"]}}))
+    # Refused when the policy loads, naming the field, before any record is read.
+    with pytest.raises(PIIPolicyError, match=r"columns\.v\.json_paths: .*JSON path"):
+        mask_records(
+            [{"v": {}}], {"hash_key": HASH_KEY, "columns": {"v": {"json_paths": ["$..deep"]}}}
+        )
 
 
 # --- report and audit -----------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -45,6 +47,21 @@ __all__ = ["register", "run_detect", "run_mask", "run_scan", "violations"]
 # to keep memory bounded on files of any size.
 BATCH_LINES = 8192
 _VAULT_ERRORS = (VaultAuthError, VaultPermissionError, VaultSealedError, VaultUnreachableError)
+# A lone surrogate (a JSON "\ud800" escape with no pair; json.loads pairs the valid ones): it
+# cannot be encoded as UTF-8, which the detector's polars and spaCy stages need.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BOM = b"\xef\xbb\xbf"
+
+
+def _score(value: str) -> float:
+    """``--min-score``: a number from 0 to 1, the bounds of the policy's ``min_score``."""
+    try:
+        score = float(value)
+    except ValueError:
+        score = math.nan
+    if not 0.0 <= score <= 1.0:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {value!r}")
+    return score
 
 
 def register(sub: Any) -> None:
@@ -78,7 +95,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--output", required=True, help="JSON Lines output (or - for stdout)")
     p.add_argument("--entities", help="comma-separated entity types (default: all pattern types)")
-    p.add_argument("--min-score", type=float, default=0.5, help="drop entities below (0.5)")
+    p.add_argument("--min-score", type=_score, default=0.5, help="drop entities below (0.5)")
     p.add_argument("--no-context", action="store_true", help="ignore context words")
     p.add_argument("--ner", action="store_true", help="add PERSON/LOCATION/ORGANIZATION (ner)")
     p.set_defaults(handler=run_detect)
@@ -188,8 +205,16 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records(source: IO[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    for number, line in enumerate(source, start=1):
+def _records(source: IO[bytes]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    # Bytes, decoded line by line: a bad byte is reported with its line number (a text stream
+    # decodes whole blocks), and the message never quotes the content.
+    for number, raw in enumerate(source, start=1):
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputDataError(f"line {number} of the input is not valid UTF-8") from None
         if not line.strip():
             continue
         try:
@@ -212,7 +237,10 @@ def _record_id(record: Mapping[str, Any], id_field: str | None, number: int) -> 
 def _text(record: Mapping[str, Any], args: argparse.Namespace) -> str | None:
     value = record.get(args.text_field)
     # Missing, null and non-text values have no entities; the record still gets its line.
-    return value if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    # One code point for one: offsets into the original text stay right.
+    return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
 
 
 def _write_batch(detector: Detector, batch: list[tuple[Any, str | None]], sink: IO[str]) -> None:
@@ -227,17 +255,20 @@ def _write_batch(detector: Detector, batch: list[tuple[Any, str | None]], sink: 
                 for e in entities
             ],
         }
-        sink.write(json.dumps(line, ensure_ascii=False) + "\n")
+        text = json.dumps(line, ensure_ascii=False)
+        if _SURROGATE.search(text):  # a lone surrogate in the id: keep it as a JSON escape
+            text = json.dumps(line)
+        sink.write(text + "\n")
 
 
 @contextmanager
-def _open_input(path: str) -> Iterator[IO[str]]:
+def _open_input(path: str) -> Iterator[IO[bytes]]:
     if path == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
         return
     if not Path(path).is_file():
         raise InputDataError(f"input file {path!r} does not exist")
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         yield fh
 
 

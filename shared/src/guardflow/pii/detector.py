@@ -150,7 +150,7 @@ class Detector:
                 from guardflow._optional import require
 
                 pl = require("polars", "pii")
-                series = pl.Series("t", [texts[i] for i in rows], dtype=pl.String)
+                series = _series(pl, [texts[i] for i in rows])
                 picked, plans = self._candidates(series)
                 for k, plan in zip(picked, plans, strict=True):
                     text = texts[rows[k]]
@@ -328,6 +328,24 @@ class Detector:
             extra = [e for e in ner_found if e.type in self.entities and e.score >= self.min_score]
             if extra:
                 results[i] = _resolve(results[i] + extra)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _series(pl: Any, texts: list[str | None]) -> Any:
+    """A polars string Series of ``texts`` for the vectorised pass.
+
+    Arrow strings are UTF-8, which cannot hold a lone surrogate (``"\\ud83d"`` decoded from
+    JSON); such texts go in with each surrogate replaced by U+FFFD, one code point for one, so
+    row positions and offsets are unchanged. Both are non-ASCII and non-word characters for
+    every prefilter, and the per-row scan still runs on the original text.
+    """
+    try:
+        return pl.Series("t", texts, dtype=pl.String)
+    except UnicodeEncodeError:
+        clean = [t if t is None else _SURROGATE.sub("\ufffd", t) for t in texts]
+        return pl.Series("t", clean, dtype=pl.String)
 
 
 def _vector_form(regex: str) -> str:

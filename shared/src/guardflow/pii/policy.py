@@ -24,9 +24,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from guardflow.errors import PIIPolicyError
+from guardflow.pii._records import parse_path
 from guardflow.pii.entities import NER_TYPES, PATTERN_TYPES, EntityType
 
 __all__ = ["Action", "ColumnRule", "PIIPolicy"]
@@ -66,7 +75,8 @@ class ColumnRule(BaseModel):
         free_text: Scan the column for every configured type (implied when ``entity`` is None).
         json_paths: For columns holding nested records (structs, dicts or JSON strings): the
             paths to transform, e.g. ``$.user.email`` or ``$.items[*].note`` (default: every
-            string inside the value).
+            string inside the value). An unsupported path makes the policy invalid when it
+            loads (the error names ``columns.NAME.json_paths``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -75,6 +85,17 @@ class ColumnRule(BaseModel):
     action: Action | None = None
     free_text: bool = False
     json_paths: list[str] = Field(default_factory=list)
+
+    @field_validator("json_paths")
+    @classmethod
+    def _check_paths(cls, paths: list[str]) -> list[str]:
+        # At load time, so the error names the column's field (columns.NAME.json_paths).
+        for path in paths:
+            try:
+                parse_path(path)
+            except PIIPolicyError as exc:
+                raise ValueError(exc.message) from None
+        return paths
 
     @property
     def whole(self) -> bool:
