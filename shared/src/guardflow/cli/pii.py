@@ -48,7 +48,7 @@ __all__ = ["register", "run_detect", "run_mask", "run_scan", "violations"]
 BATCH_LINES = 8192
 _VAULT_ERRORS = (VaultAuthError, VaultPermissionError, VaultSealedError, VaultUnreachableError)
 # A lone surrogate (a JSON "\ud800" escape with no pair; json.loads pairs the valid ones): it
-# cannot be encoded as UTF-8, which the detector's polars and spaCy stages need.
+# cannot be encoded as UTF-8, so an id holding one is written back as an escape.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _BOM = b"\xef\xbb\xbf"
 
@@ -237,10 +237,7 @@ def _record_id(record: Mapping[str, Any], id_field: str | None, number: int) -> 
 def _text(record: Mapping[str, Any], args: argparse.Namespace) -> str | None:
     value = record.get(args.text_field)
     # Missing, null and non-text values have no entities; the record still gets its line.
-    if not isinstance(value, str):
-        return None
-    # One code point for one: offsets into the original text stay right.
-    return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    return value if isinstance(value, str) else None
 
 
 def _write_batch(detector: Detector, batch: list[tuple[Any, str | None]], sink: IO[str]) -> None:

@@ -323,7 +323,8 @@ class Detector:
         """Add NER entities that do not overlap a pattern entity."""
         from guardflow.pii._ner import ner_entities
 
-        batch: list[str] = [t for t in (texts[i] for i in rows) if t is not None]
+        # spaCy needs UTF-8 too: lone surrogates become U+FFFD, one for one (offsets hold).
+        batch = [_SURROGATE.sub("\ufffd", t) for t in (texts[i] for i in rows) if t is not None]
         for i, ner_found in zip(rows, ner_entities(batch), strict=True):
             extra = [e for e in ner_found if e.type in self.entities and e.score >= self.min_score]
             if extra:
