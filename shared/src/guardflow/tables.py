@@ -390,8 +390,11 @@ def _reraise(exc: BaseException, uri: str, what: str) -> NoReturn:
     if not isinstance(exc, Exception):
         raise exc  # KeyboardInterrupt and friends pass through untouched
     reason = str(exc) if isinstance(exc, OSError) else type(exc).__name__
+    nested = type(exc).__name__ in ("ArrowNotImplementedError", "ArrowTypeError")
     hint = (
-        "; nested values (lists, structs) need .parquet or .jsonl" if what.startswith("csv") else ""
+        "; nested values (lists, structs) need .parquet or .jsonl"
+        if what.startswith("csv") and nested
+        else ""
     )
     raise OutputWriteError(
         f"could not write the {what} to {safe_uri(uri)!r} ({reason}); nothing was left there{hint}"

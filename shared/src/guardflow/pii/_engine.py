@@ -105,7 +105,7 @@ class Engine:
         UTF-8 size when the caller knows it (Arrow does, without a pass over the strings).
         """
         if nbytes is None:
-            nbytes = sum(len(v.encode("utf-8")) for v in values if v)
+            nbytes = sum(len(v.encode("utf-8", "surrogatepass")) for v in values if v)
         self.bytes_scanned += nbytes
         if rule.whole:
             return self._whole(column, rule, values, rows, touched)

@@ -146,7 +146,8 @@ class Masker:
             for v in values:
                 digest = cache.get(v)
                 if digest is None:
-                    digest = hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()
+                    data = v.encode("utf-8", "surrogatepass")  # a lone surrogate hashes too
+                    digest = hmac.new(key, data, hashlib.sha256).hexdigest()
                     cache[v] = digest
                 out.append(digest)
             return out
