@@ -20,6 +20,7 @@ from guardflow.pii._validators import (
     card_brand_ok,
     digits_of,
     is_bitcoin,
+    is_hyphenated_isbn,
     is_iban,
     is_ip,
     is_ssn,
@@ -127,7 +128,28 @@ def check_card(text: str, start: int, end: int, score: float) -> list[Span]:
     A whole match printed as cards are (contiguous, 4-4-4-4, 4-6-5, 4-6-4) keeps the full
     score; other groupings and a number trimmed from a longer one score ``WEAK_CARD`` and need
     a context word. Digits inside an IBAN-shaped token or a dashed identifier are not cards.
+
+    The pattern is greedy, so a number just before a card, one space away, lands in the same
+    match (``qty 2 4111 1111 1111 1111``, an IP address then a card): when the match fails
+    from its start, it is tried again from each later group that follows a space.
     """
+    found = _card_at(text, start, end, score)
+    if found:
+        return found
+    for space in _SPACE.finditer(text, start, end):
+        found = _card_at(text, space.end(), end, score)
+        if found:
+            return found
+    return []
+
+
+_SPACE = re.compile(" +")
+
+
+def _card_at(text: str, start: int, end: int, score: float) -> list[Span]:
+    """:func:`check_card` on the span from ``start``: whole, or trimmed to leading groups."""
+    if end - start < 12:
+        return []
     if _glued_number(text, start, start, ".-/") or _glued_token(text, start, start):
         return []
     if _in_iban_token(text, start):
@@ -381,15 +403,15 @@ def check_phone(text: str, start: int, end: int, score: float) -> list[Span]:
         return []
     if _in_iban_token(text, start):
         return []
-    if _NOT_PHONE.match(_EXT.sub("", text[start:end])):
-        return []  # a whole SSN / ZIP+4 / dotted quad / timestamp: no part of it is a phone
+    if _NOT_PHONE.match(_EXT.sub("", text[start:end])) or is_hyphenated_isbn(text[start:end]):
+        return []  # a whole SSN / ZIP+4 / dotted quad / timestamp / ISBN: no part is a phone
     full = phone_strong(text[start:end])
     if full > 0:
         return [(start, end, full)]
     pending: list[Span] = [(start, end, PENDING)] if full == PENDING else []
     for s, e in _group_spans(text, start, end):
         candidate = text[s:e]
-        n = len(digits_of(candidate))
+        n = len(digits_of(_EXT.sub("", candidate)))  # an extension is not part of the number
         if not 7 <= n <= 15:
             continue
         if n in (10, 11) or candidate[0] == "+" or candidate.startswith("00"):

@@ -73,16 +73,27 @@ def _words_regex(words: tuple[str, ...]) -> re.Pattern[str]:
 _BEFORE_RE = {t: _words_regex(w) for t, w in _BEFORE.items()}
 _AFTER_RE = {t: _words_regex(w) for t, w in _AFTER.items()}
 _NEGATIVE_RE = _words_regex(_NEGATIVE)
-# A "v" or "version" right before an IP-shaped value makes it a version string.
-_VERSION_RE = re.compile(r"(?:\bv|\bversion\s*:?\s*|\bver\.?\s*)$", re.IGNORECASE)
+# A "v", "rv:" or "version" right before an IP-shaped value makes it a version string, and so
+# does a product token (a capitalised word and a slash, as in User-Agent's ``Chrome/1.2.3.4``;
+# case-sensitive, so a lower-case path such as ``ipinfo.io/8.8.8.8`` keeps its address).
+_VERSION_RE = re.compile(
+    r"(?:\bv|\brv:\s*|\bversion\s*:?\s*|\bver\.?\s*|(?-i:\b[A-Z][A-Za-z]{2,}/))$", re.IGNORECASE
+)
 
 
 # Clause boundaries: a context word does not reach across a line break (unless the line ends
 # with a colon: a form's "Phone:" label line), a "|" or ";" field separator, or the end of a
-# sentence (".", "!" or "?" then white space, unless the word before the dot is a short
-# abbreviation such as "no." or "tel.").
+# sentence (".", "!" or "?" then white space, unless the word before the dot is one of the
+# short abbreviations that label a value, such as "no." or "tel."; any other short word ends a
+# sentence: "... ship it by ups. SSN 123-45-6789").
+_ABBREVIATIONS = (
+    "no", "nr", "num", "tel", "tlf", "ph", "mob", "fax", "ext", "ss", "cc", "acc", "a/c", "st",
+    "dr", "mr", "ms", "mrs", "jr", "sr", "co", "inc", "ltd", "vs", "approx", "ca", "e.g", "i.e",
+)  # fmt: skip
 _BOUNDARY_RE = re.compile(
-    r"(?<!:)(?<!:\r)(?<!: )[\n\r]|[|;]|(?:[^\W\d_]{4,}|[^A-Za-z\s])[.!?](?=\s)"
+    r"(?<!:)(?<!:\r)(?<!: )[\n\r]|[|;]|(?:[^\W\d_]{4,}|[^A-Za-z\s]|\b(?!(?i:"
+    + "|".join(re.escape(a) for a in _ABBREVIATIONS)
+    + r")[.!?])[^\W\d_]{1,3})[.!?](?=\s)"
 )
 
 
@@ -96,14 +107,15 @@ def _rust_words(words: tuple[str, ...]) -> str:
 #: the flag's words could count (looser than the rules: no word boundaries, whole text). A row
 #: without a flag's match gets no context change from those words, so the per-candidate window
 #: scans are skipped for it. ``ctx:<TYPE>``: the type's supporting words (before or after);
-#: ``neg``: the contradicting words; ``ver``: a "v" (version prefix before an IP address).
+#: ``neg``: the contradicting words; ``ver``: a "v" or a "/" (a version prefix or a product
+#: token before an IP address).
 ROW_FLAGS: dict[str, str] = {
     **{
         f"ctx:{t.value}": _rust_words(tuple(dict.fromkeys(_BEFORE.get(t, ()) + _AFTER.get(t, ()))))
         for t in dict.fromkeys([*_BEFORE, *_AFTER])
     },
     "neg": _rust_words(_NEGATIVE),
-    "ver": "(?i)v",
+    "ver": "(?i)v|/",
 }
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "card_brand_ok",
     "digits_of",
     "is_bitcoin",
+    "is_hyphenated_isbn",
     "is_iban",
     "is_ip",
     "is_ssn",
@@ -132,6 +133,26 @@ def is_ssn(text: str) -> bool:
     if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
         return False
     return not (len(set(d)) == 1 or d in ("078051120", "219099999", "123456789"))
+
+
+def is_hyphenated_isbn(text: str) -> bool:
+    """Return whether ``text`` is an ISBN-10 or ISBN-13 printed with hyphens or spaces.
+
+    Printed ISBNs have three to five groups, the last of them the single check character, and
+    a valid check (mod 11 for ISBN-10, weights 1 and 3 for ISBN-13 with a 978/979 prefix):
+    such a number is a book, not a phone number.
+    """
+    groups = [g for g in text.replace(" ", "-").split("-") if g]
+    if not 3 <= len(groups) <= 5 or len(groups[-1]) != 1:
+        return False
+    chars = "".join(groups)
+    if len(chars) == 10 and chars[:9].isdigit() and (chars[9].isdigit() or chars[9] in "xX"):
+        total = sum((10 - i) * int(c) for i, c in enumerate(chars[:9]))
+        total += 10 if chars[9] in "xX" else int(chars[9])
+        return total % 11 == 0
+    if len(chars) == 13 and chars.isdigit() and chars[:3] in ("978", "979"):
+        return sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(chars)) % 10 == 0
+    return False
 
 
 def is_ip(text: str) -> bool:
