@@ -126,3 +126,11 @@ def test_lone_surrogates_in_a_column_keep_rows_and_offsets() -> None:
     assert len(found) == len(texts)
     assert found == [Detector().detect(t) for t in texts]
     assert [texts[0][e.start : e.end] for e in found[0]] == ["a0@example.org", "10.0.0.0"]
+
+
+def test_detect_column_repeated_cells_get_separate_lists() -> None:
+    text = "ssn 123-45-6780 ip 10.0.0.1"
+    rows, texts, entities = Detector().detect_column(pa.array([text, None, text] * 20))
+    assert rows == [i for i in range(60) if i % 3 != 1] and set(texts) == {text}
+    entities[0].clear()
+    assert all(len(e) == 2 for e in entities[1:])

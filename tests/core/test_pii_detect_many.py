@@ -70,3 +70,14 @@ def test_truncated_private_key_block_is_still_a_secret() -> None:
     text = "-----BEGIN PRIVATE KEY-----\n" + "A" * 100_000
     (entity,) = Detector().detect(text)
     assert (entity.type, entity.start, entity.end) == (EntityType.SECRET, 0, len(text))
+
+
+def test_repeated_cells_get_equal_but_separate_results() -> None:
+    # Repeated cells are scanned once per call; each row still gets its own list.
+    text = "card 4111 1111 1111 1111, mail a@example.org"
+    rows = [text, "nothing here", text] * _VECTOR_MIN_ROWS
+    found = Detector().detect_many(rows)
+    assert found[0] == found[2] == Detector().detect(text)
+    assert [e.type for e in found[0]] == [EntityType.CREDIT_CARD, EntityType.EMAIL_ADDRESS]
+    found[0].clear()
+    assert len(found[2]) == 2 and len(found[-1]) == 2

@@ -152,10 +152,16 @@ class Detector:
                 pl = require("polars", "pii")
                 series = _series(pl, [texts[i] for i in rows])
                 picked, plans = self._candidates(series)
+                # Repeated cells (templated notes, log lines) are scanned once per call.
+                seen: dict[str, list[Entity]] = {}
                 for k, plan in zip(picked, plans, strict=True):
                     text = texts[rows[k]]
                     assert text is not None
-                    results[rows[k]] = self._scan(text, *plan)
+                    hits = seen.get(text)
+                    if hits is None:
+                        results[rows[k]] = seen[text] = self._scan(text, *plan)
+                    else:
+                        results[rows[k]] = list(hits)
         if self.ner:
             self._merge_ner(texts, rows, results)
         return results
@@ -192,8 +198,13 @@ class Detector:
             return rows, texts_out, entities
         picked, plans = self._candidates(series)
         texts = series.gather(picked).to_list() if picked else []
+        seen: dict[str, list[Entity]] = {}  # repeated cells are scanned once per call
         for k, text, plan in zip(picked, texts, plans, strict=True):
-            hits = self._scan(text, *plan)
+            earlier = seen.get(text)
+            if earlier is None:
+                hits = seen[text] = self._scan(text, *plan)
+            else:
+                hits = list(earlier)
             if hits:
                 rows.append(k)
                 texts_out.append(text)
