@@ -131,19 +131,27 @@ def check_card(text: str, start: int, end: int, score: float) -> list[Span]:
 
     The pattern is greedy, so a number just before a card, one space away, lands in the same
     match (``qty 2 4111 1111 1111 1111``, an IP address then a card): when the match fails
-    from its start, it is tried again from each later group that follows a space.
+    from its start, it is tried again from each later group that follows a space. A card
+    found so keeps its score only when the one group skipped is a short number (at most two
+    digits) or the end of a dotted one (an IP address), and no digit group follows it;
+    otherwise the digits may be one long number, and it scores ``WEAK_CARD``.
     """
     found = _card_at(text, start, end, score)
     if found:
         return found
+    first = True
     for space in _SPACE.finditer(text, start, end):
         found = _card_at(text, space.end(), end, score)
         if found:
-            return found
+            s, e, sc = found[0]
+            apart = space.start() - start <= 2 or _glued_number(text, start, start, ".")
+            ends = not (_char(text, e) == " " and _char(text, e + 1).isdigit())
+            return [(s, e, sc if first and apart and ends else WEAK_CARD)]
+        first = False
     return []
 
 
-_SPACE = re.compile(" +")
+_SPACE = re.compile(" ")
 
 
 def _card_at(text: str, start: int, end: int, score: float) -> list[Span]:

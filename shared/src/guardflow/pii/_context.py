@@ -74,10 +74,18 @@ _BEFORE_RE = {t: _words_regex(w) for t, w in _BEFORE.items()}
 _AFTER_RE = {t: _words_regex(w) for t, w in _AFTER.items()}
 _NEGATIVE_RE = _words_regex(_NEGATIVE)
 # A "v", "rv:" or "version" right before an IP-shaped value makes it a version string, and so
-# does a product token (a capitalised word and a slash, as in User-Agent's ``Chrome/1.2.3.4``;
-# case-sensitive, so a lower-case path such as ``ipinfo.io/8.8.8.8`` keeps its address).
+# does a User-Agent product token (``Chrome/120.0.0.0``, ``Version/1.2.3.4``). Only products
+# seen in User-Agent strings count, case-sensitively: ``Gateway/192.168.1.1`` or
+# ``ipinfo.io/8.8.8.8`` keep their address.
+_UA_PRODUCTS = (
+    "Mozilla", "AppleWebKit", "Chrome", "Chromium", "CriOS", "Safari", "Firefox", "FxiOS",
+    "Gecko", "Version", "Edge", "Edg", "EdgA", "EdgiOS", "OPR", "Opera", "Presto", "Trident",
+    "MSIE", "KHTML", "Mobile", "SamsungBrowser", "YaBrowser", "UCBrowser", "Vivaldi", "Brave",
+    "Electron", "Dalvik", "okhttp", "curl", "Wget",
+)  # fmt: skip
 _VERSION_RE = re.compile(
-    r"(?:\bv|\brv:\s*|\bversion\s*:?\s*|\bver\.?\s*|(?-i:\b[A-Z][A-Za-z]{2,}/))$", re.IGNORECASE
+    r"(?:\bv|\brv:\s*|\bversion\s*:?\s*|\bver\.?\s*|(?-i:\b(?:" + "|".join(_UA_PRODUCTS) + r")/))$",
+    re.IGNORECASE,
 )
 
 
@@ -85,14 +93,15 @@ _VERSION_RE = re.compile(
 # with a colon: a form's "Phone:" label line), a "|" or ";" field separator, or the end of a
 # sentence (".", "!" or "?" then white space, unless the word before the dot is one of the
 # short abbreviations that label a value, such as "no." or "tel."; any other short word ends a
-# sentence: "... ship it by ups. SSN 123-45-6789").
+# sentence: "... ship it by ups. SSN 123-45-6789"). A short word counts only where a word
+# starts (not after a dot or a slash), so "e.g.", "i.e.", "a/c." and "U.S." end nothing.
 _ABBREVIATIONS = (
-    "no", "nr", "num", "tel", "tlf", "ph", "mob", "fax", "ext", "ss", "cc", "acc", "a/c", "st",
-    "dr", "mr", "ms", "mrs", "jr", "sr", "co", "inc", "ltd", "vs", "approx", "ca", "e.g", "i.e",
+    "no", "nr", "num", "tel", "tlf", "ph", "mob", "fax", "ext", "ss", "cc", "acc", "st", "dr",
+    "mr", "ms", "mrs", "jr", "sr", "co", "inc", "ltd", "vs", "ca",
 )  # fmt: skip
 _BOUNDARY_RE = re.compile(
-    r"(?<!:)(?<!:\r)(?<!: )[\n\r]|[|;]|(?:[^\W\d_]{4,}|[^A-Za-z\s]|\b(?!(?i:"
-    + "|".join(re.escape(a) for a in _ABBREVIATIONS)
+    r"(?<!:)(?<!:\r)(?<!: )[\n\r]|[|;]|(?:[^\W\d_]{4,}|[^A-Za-z\s]|(?<![\w./])(?!(?i:"
+    + "|".join(_ABBREVIATIONS)
     + r")[.!?])[^\W\d_]{1,3})[.!?](?=\s)"
 )
 

@@ -135,6 +135,9 @@ def is_ssn(text: str) -> bool:
     return not (len(set(d)) == 1 or d in ("078051120", "219099999", "123456789"))
 
 
+_ASCII_DIGITS = frozenset("0123456789")
+
+
 def is_hyphenated_isbn(text: str) -> bool:
     """Return whether ``text`` is an ISBN-10 or ISBN-13 printed with hyphens or spaces.
 
@@ -146,11 +149,13 @@ def is_hyphenated_isbn(text: str) -> bool:
     if not 3 <= len(groups) <= 5 or len(groups[-1]) != 1:
         return False
     chars = "".join(groups)
-    if len(chars) == 10 and chars[:9].isdigit() and (chars[9].isdigit() or chars[9] in "xX"):
+    if not set(chars[:-1]) <= _ASCII_DIGITS or chars[-1] not in "0123456789xX":
+        return False  # str.isdigit() also takes "²", which int() refuses
+    if len(chars) == 10:
         total = sum((10 - i) * int(c) for i, c in enumerate(chars[:9]))
         total += 10 if chars[9] in "xX" else int(chars[9])
         return total % 11 == 0
-    if len(chars) == 13 and chars.isdigit() and chars[:3] in ("978", "979"):
+    if len(chars) == 13 and chars[-1] not in "xX" and chars[:3] in ("978", "979"):
         return sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(chars)) % 10 == 0
     return False
 
