@@ -64,6 +64,37 @@ def test_a_column_first_seen_after_the_first_batch_is_refused_not_dropped(
     _no_output(tmp_path, f"out.{suffix}")
 
 
+def test_the_error_counts_the_rows_of_the_first_batch_not_all_rows_so_far(
+    tmp_path: Path,
+) -> None:
+    rows = [{"id": i, "body": "a"} for i in range(5)] + [{"id": 5, "note": "x"}]
+    source = _jsonl(tmp_path / "in.jsonl", rows)
+    with pytest.raises(InputDataError, match=r"line 6.*fixed by the first 2 rows"):
+        mask_file(source, tmp_path / "out.parquet", POLICY, batch_rows=2)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_a_later_batch_of_empty_records_keeps_its_rows(tmp_path: Path, suffix: str) -> None:
+    rows: list[dict[str, Any]] = [{"id": 1, "body": "a"}, {"id": 2, "body": "b"}, {}, {}, {}]
+    source = _jsonl(tmp_path / "in.jsonl", rows)
+    mask_file(source, tmp_path / f"out.{suffix}", POLICY, batch_rows=2)
+    if suffix == "parquet":
+        out = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    else:
+        out = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert len(out) == 5
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_a_first_batch_of_empty_records_is_refused_not_lost(tmp_path: Path, suffix: str) -> None:
+    source = _jsonl(tmp_path / "in.jsonl", [{}, {}, {"body": SECRET}])
+    with pytest.raises(InputDataError, match=r"records at lines 1-2 of the input have no fields"):
+        mask_file(source, tmp_path / f"out.{suffix}", POLICY, batch_rows=2)
+    _no_output(tmp_path, f"out.{suffix}")
+    mask_file(source, tmp_path / "out.jsonl", POLICY, batch_rows=2)  # JSONL keeps every row
+    assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+
 def test_the_error_names_the_line_even_after_blank_lines(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": 1}\n\n{"id": 2}\n\n{"id": 3, "note": "x"}\n', encoding="utf-8")

@@ -139,15 +139,19 @@ def _csv(fh: Any, uri: str) -> Iterator[Batch]:
         return  # a 0-byte file: no header, no rows, an empty output (as for an empty JSONL)
     if len(head) <= _CSV_BLOCK and b"\n" not in head and b"\r" not in head:
         # A header alone without a line end, which Arrow's reader refuses: end the line.
-        fh = io.BytesIO(head + b"\n")
+        head += b"\n"
+        fh = io.BytesIO(head)
     fh.seek(0)
-    read = csv.ReadOptions(block_size=_CSV_BLOCK)
+    # One thread: the reader finds row boundaries serially anyway (quoted line breaks, below),
+    # and the file is parsed the same way every time (a threaded read of a file with quoted
+    # line breaks across small blocks failed once in about 25 test runs, never in isolation).
+    read = csv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False)
     # Quoted values may hold line breaks; without this a block cut inside one breaks the read.
     parse = csv.ParseOptions(newlines_in_values=True)
-    probe = csv.open_csv(fh, read_options=read, parse_options=parse)
-    names = probe.schema.names
+    # The header comes from a copy of the first block, so no second streaming reader (which
+    # reads ahead) is left open on ``fh`` while the main one reads it.
+    names = csv.open_csv(io.BytesIO(head), read_options=read, parse_options=parse).schema.names
     _unique(names, uri, "header")
-    fh.seek(0)
     convert = csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
     empty = True
     for batch in csv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert):
@@ -291,6 +295,7 @@ class _Writer:
         self._fh: Any = None
         self._lines = lines
         self._rows = 0  # rows written so far
+        self._fixed = 0  # rows of the first batch, which fixed the columns
         self._batch_lines: list[int] | None = None
 
     # --- where a row is, for messages ------------------------------------------------------
@@ -330,6 +335,7 @@ class _Writer:
             self._check_flat(pa, table)
         if self._writer is None:
             self._schema = table.schema
+            self._fixed = table.num_rows
             if self.fmt == "parquet":
                 pq = require("pyarrow.parquet", "pii")
                 self._writer = pq.ParquetWriter(self.path, self._schema)
@@ -415,8 +421,17 @@ class _Writer:
                     "type, or write JSONL output"
                 ) from None
         if self._schema is None:
-            return pa.table(columns) if columns else pa.table({})
-        return self._fit(pa, columns, None, values_of=lambda n: [r.get(n) for r in batch])
+            if not columns:  # rows without a column: Arrow would keep none of them
+                raise InputDataError(
+                    f"the records at {self._span(len(batch))} of the input have no fields, and "
+                    f"the first batch fixes a {self.fmt} output's columns: its rows would be "
+                    "lost; write JSONL output, or give the first records their fields (even as "
+                    "null)"
+                )
+            return pa.table(columns)
+        return self._fit(
+            pa, columns, None, values_of=lambda n: [r.get(n) for r in batch], rows=len(batch)
+        )
 
     def _odd_row(self, values: list[Any]) -> str:
         """Where a column's values first stop being of one kind, for a message."""
@@ -432,7 +447,7 @@ class _Writer:
         return f"in {self._span(len(values))} of the input"
 
     def _new_column(self, name: str, row: int) -> None:
-        fixed = self._rows
+        fixed = self._fixed
         raise InputDataError(
             f"column {name!r} first appears at {self._where(row)} of the input, after the "
             f"{self.fmt} output's columns were fixed by the first {fixed:,} rows; write JSONL "
@@ -445,9 +460,15 @@ class _Writer:
         columns: dict[str, Any],
         table: Any,
         values_of: Callable[[str], list[Any]] | None = None,
+        rows: int | None = None,
     ) -> Any:
-        """The batch's columns in the output's order and types: missing ones as nulls."""
-        rows = table.num_rows if table is not None else None
+        """The batch's columns in the output's order and types: missing ones as nulls.
+
+        ``rows``: the batch's row count, which a batch of records without any field (``{}``)
+        cannot tell from its columns.
+        """
+        if rows is None and table is not None:
+            rows = table.num_rows
         for name in columns:
             if name not in self._schema.names:
                 self._new_column(name, 0)
@@ -492,7 +513,7 @@ class _Writer:
         if row is None:  # an Arrow batch: its first value
             valid = column.is_valid().to_pylist()
             row = valid.index(True) if True in valid else 0
-        fixed = self._rows
+        fixed = self._fixed
         if pa.types.is_null(field.type):
             was = f"null in all of the first {fixed:,} rows, which fixed its Parquet type as null"
         else:
