@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 __all__ = ["generate_faker"]
 
@@ -131,9 +135,9 @@ def generate_faker(n: int, seed: int = 4242) -> list[Record]:
     return records
 
 
-def _fill(rng: random.Random, fake: object, items: list[tuple[str, str, str]]) -> Record:
+def _fill(rng: random.Random, fake: Faker, items: list[tuple[str, str, str]]) -> Record:
     """Filler sentences around each ``label: value``; the spans of the values."""
-    sentence: Callable[[], str] = fake.sentence  # type: ignore[attr-defined]
+    sentence = fake.sentence
     text, spans = "", []
     for kind, label, value in items:
         lead = sentence() if rng.random() < 0.7 else ""

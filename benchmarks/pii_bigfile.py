@@ -45,7 +45,9 @@ def write_file(path: Path, size_mb: float, row_group_rows: int, seed: int) -> tu
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pool = [text for text, _ in generate(20_000, seed)]
+    # At least one row group's worth of distinct records: the detector scans a cell repeated
+    # within a batch once, so a smaller pool repeated in every row group would flatter it.
+    pool = [text for text, _ in generate(max(20_000, row_group_rows), seed)]
     target = int(size_mb * 1e6)
     rows = written = 0
     with pq.ParquetWriter(path, pa.schema([("id", pa.int64()), ("text", pa.string())])) as out:
