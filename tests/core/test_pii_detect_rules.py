@@ -105,11 +105,11 @@ def test_a_short_word_ending_a_sentence_ends_the_clause(end: str) -> None:
 
 @pytest.mark.parametrize("label", ["Tel. ", "Phone no. ", "ph. ", "Mob. "])
 def test_a_short_abbreviation_keeps_its_label(label: str) -> None:
-    # A national-format number needs its label: the abbreviation's dot does not end the clause.
-    assert found("020 7946 0958") == []
-    assert found(f"{label}020 7946 0958") == [("PHONE_NUMBER", "020 7946 0958")]
+    # A bare national number needs its label: the abbreviation's dot does not end the clause.
+    assert found("02079460958") == []
+    assert found(f"{label}02079460958") == [("PHONE_NUMBER", "02079460958")]
     assert found("order no. 123-45-6780") == []
-    assert found("call it now. 020 7946 0958") == []  # a sentence ended: the label is gone
+    assert found("call it now. 02079460958") == []  # a sentence ended: the label is gone
 
 
 @pytest.mark.parametrize("middle", ["e.g.", "i.e.", "a/c.", "U.S.", "approx"])
@@ -221,7 +221,8 @@ def test_international_phone_after_an_iban() -> None:
 
 def test_form_label_on_the_line_before_counts() -> None:
     assert found("Phone:\n020 7946 0958\n") == [("PHONE_NUMBER", "020 7946 0958")]
-    assert found("order 7.\n020 7946 0958\n") == []
+    assert found("Phone:\n02079460958\n") == [("PHONE_NUMBER", "02079460958")]
+    assert found("order 7.\n02079460958\n") == []
 
 
 def test_label_glued_after_the_number() -> None:
@@ -230,13 +231,74 @@ def test_label_glued_after_the_number() -> None:
 
 def test_regional_parse_runs_only_when_context_can_lift_it() -> None:
     _checks.phone_regional.cache_clear()
-    detect("values 020 7946 0958 and 030 1234 5678")
+    # Bare digit runs and numbers trimmed from longer ones cannot reach min_score unlabelled.
+    detect("values 02079460958 and 4111 0301 2345 6789")
     assert _checks.phone_regional.cache_info().currsize == 0
-    assert found("tel 030 1234 5678")[0][0] == "PHONE_NUMBER"
+    assert found("tel 03012345678")[0][0] == "PHONE_NUMBER"
     assert _checks.phone_regional.cache_info().currsize > 0
     # With a lower min_score the regional parse runs without context too.
     low = Detector([T.PHONE_NUMBER], context=False, min_score=0.3)
-    assert [e.type for e in low.detect("values 030 1234 5678")] == [T.PHONE_NUMBER]
+    assert [e.type for e in low.detect("values 03012345678")] == [T.PHONE_NUMBER]
+
+
+def _library_rejects(number: str, region: str | None) -> bool:
+    """True when ``phonenumbers`` calls ``number`` possible but not valid (the rule under test)."""
+    import phonenumbers
+
+    parsed = phonenumbers.parse(number, region)
+    return phonenumbers.is_possible_number(parsed) and not phonenumbers.is_valid_number(parsed)
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["300-400-5000", "211.562.7736", "(911) 833-5527", "(911)833-5527x136", "+1-300-400-5000",
+     "001-300-400-5000x12", "1-300-400-5000"],
+)  # fmt: skip
+def test_north_american_layout_marks_a_phone_the_library_does_not_know(number: str) -> None:
+    # Unassigned, fictional or newer-than-the-metadata area codes: the layout is the evidence.
+    assert _library_rejects("300-400-5000", "US")
+    assert found(f"left {number} for you") == [("PHONE_NUMBER", number)]
+    assert found(f"ref {number}") == []  # a negative word still takes it back
+
+
+@pytest.mark.parametrize("number", ["300 400 5000", "3004005000", "300-400.5000", "100-400-5000"])
+def test_counts_and_mixed_separators_are_not_the_north_american_layout(number: str) -> None:
+    assert found(f"total {number} items") == []
+
+
+@pytest.mark.parametrize(
+    "number", ["+441632 960364", "+44(0)1632960540", "+44(0)115 496 0612", "+31933 505646"]
+)
+def test_international_number_of_a_possible_length_needs_no_context(number: str) -> None:
+    # Ofcom's drama ranges and other ranges the library does not list as assigned.
+    assert _library_rejects(number.replace("(0)", ""), None)
+    assert found(f"spoke to {number} today") == [("PHONE_NUMBER", number)]
+
+
+@pytest.mark.parametrize("text", ["+12.345678 degrees", "lat +40.712776", "gain +31.933505"])
+def test_a_signed_decimal_is_not_an_international_number(text: str) -> None:
+    assert [t for t, _ in found(text)] == []
+
+
+@pytest.mark.parametrize(
+    "number", ["01 42 68 53 00", "020 7946 0958", "(020) 7946 0958", "01632 960123", "030-1234567"]
+)
+def test_national_layout_with_trunk_prefix_needs_no_context(number: str) -> None:
+    assert found(f"see {number} below") == [("PHONE_NUMBER", number)]
+    assert found(f"ref {number}") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "03262 2437 Main St Suite 442",  # a ZIP code, then a house number
+        "tracking number is 5562 0964 8785 5263 now",  # a part of a longer number
+        "codes 4111 0301 2345 6789",
+        "values 02079460958",  # bare digits need a label
+    ],
+)
+def test_national_layout_rule_leaves_other_numbers(text: str) -> None:
+    assert [t for t, _ in found(text) if t == "PHONE_NUMBER"] == []
 
 
 # ---------------------------------------------------------------- IP_ADDRESS

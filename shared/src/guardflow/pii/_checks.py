@@ -40,6 +40,14 @@ _DATE = re.compile(
     r"|(?:0?[1-9]|1[0-2])[-./ ](?:0?[1-9]|[12][0-9]|3[01])[-./ ](?:19|20)[0-9]{2})$"
 )
 _US_STYLE = re.compile(r"^(?:\+?1[ .-]?)?(?:\([0-9]{3}\)[ .-]?|[0-9]{3}[ .-])[0-9]{3}[ .-][0-9]{4}")
+# A North American number in the layout people write one in: area code and exchange both
+# starting 2-9, an optional +1 / 1 prefix, then ``(NXX) NXX-XXXX`` or 3-3-4 groups joined by
+# one dash or dot throughout (``NXX-NXX-XXXX``). Spaces alone (``300 400 5000``) join counts
+# in prose as often, so they are not the layout.
+_NANP_LAYOUT = re.compile(
+    r"(?:\+?1[ .-]?)?"
+    r"(?:\([2-9][0-9]{2}\)[ .-]?[2-9][0-9]{2}[ .-]|[2-9][0-9]{2}([.-])[2-9][0-9]{2}\1)[0-9]{4}"
+)
 _EXT = re.compile(r"[ ]?(?:x|ext\.?|extension)[ ]?[0-9]{1,6}$")
 # Shapes that are never phone numbers: an SSN (ddd-dd-dddd), a ZIP+4 code, an IPv4-shaped
 # dotted quad, a compact timestamp (YYYYMMDDhhmm[ss]).
@@ -313,11 +321,56 @@ def check_jwt(text: str, start: int, end: int, score: float) -> list[Span]:
 
 
 #: Score marking a phone span that only a regional (national-format) parse could validate.
-#: Such a span scores at most ``REGIONAL_MAX``, so the detector runs the costly regional
-#: parse (:func:`phone_regional`) only when context can lift it to ``min_score``.
+#: Such a span scores at most :func:`pending_cap` (``REGIONAL_MAX``, or ``NATIONAL_LAYOUT``
+#: for a number standing alone in its national layout), so the detector runs the costly
+#: regional parse (:func:`phone_regional`) only when that cap plus context reaches
+#: ``min_score``.
 PENDING = -1.0
 #: Highest score a regional (non-US, no ``+CC``) number gets before context.
 REGIONAL_MAX = 0.4
+#: Score of a number in the North American layout whose area code the library does not know
+#: (unassigned, newer than its metadata, or fictional): the layout itself marks a phone.
+NANP_LAYOUT = 0.5
+#: Score of a ``+CC`` number of a length its country allows that the library does not know as
+#: assigned (the UK's and others' ranges kept for fiction, new ranges): the ``+`` marks a phone.
+INTL_POSSIBLE = 0.5
+# A signed decimal (``+40.7128``, a coordinate), never an international number.
+_DECIMAL = re.compile(r"\+ ?[0-9]+\.[0-9]+")
+#: Highest score of a national-format number written with its trunk prefix and separators
+#: (``01632 960123``, ``(020) 7946 0958``, ``01 23 45 67 89``), valid in one of the regions.
+NATIONAL_LAYOUT = 0.5
+# A national number's layout: trunk prefix 0 (bracketed or not) then a non-zero digit, and at
+# least one separator between digit groups; a bare run of digits needs a context word.
+_TRUNK = re.compile(r"\(?0[1-9]")
+
+
+def _national_layout(body: str) -> bool:
+    """A trunk prefix ``0`` (bracketed or not) then a non-zero digit, and a separator."""
+    return _TRUNK.match(body) is not None and not body.isdigit()
+
+
+_SEPARATOR_RUNS = re.compile(r"[ .()-]+")
+_GROUP_BEFORE = re.compile(r"[0-9][ .-]?$")
+_GROUP_AFTER = re.compile(r"[ .-]?[0-9]")
+
+
+def pending_cap(text: str, start: int, end: int) -> float:
+    """Highest score a national-format span of ``text`` can get before context.
+
+    :data:`NATIONAL_LAYOUT` for a number in its national layout that stands alone;
+    :data:`REGIONAL_MAX` for a bare run of digits or a span trimmed from a longer number
+    (``0964 8785 5263`` inside a card-like ``5562 0964 8785 5263``).
+    """
+    body = _EXT.sub("", text[start:end])
+    if not _national_layout(body):
+        return REGIONAL_MAX
+    if len(digits_of(body)) < 10 and len(_SEPARATOR_RUNS.findall(body)) < 2:
+        return REGIONAL_MAX  # "03262 2437": a ZIP code and a house number as often as a phone
+    if _GROUP_BEFORE.search(text, max(0, start - 2), start) or _GROUP_AFTER.match(text, end):
+        return REGIONAL_MAX
+    return NATIONAL_LAYOUT
+
+
 # A phone's body: optional +CC / 00 prefix, an optional (area) group, then digit groups joined
 # by single separators; or one run of digits.
 _PHONE_SHAPE = re.compile(
@@ -365,7 +418,13 @@ def phone_strong(candidate: str) -> float:
     if body.startswith("+") or body.startswith("00"):
         e164 = "+" + body.lstrip("+")[2:] if body.startswith("00") else body
         valid, possible, _ = _phone_parse(e164, None)
-        return 0.85 if valid else (0.35 if possible else 0.0)
+        if valid:
+            return 0.85
+        if possible and _NANP_LAYOUT.fullmatch(e164):
+            return NANP_LAYOUT
+        if possible and body.startswith("+") and not _DECIMAL.fullmatch(body):
+            return INTL_POSSIBLE
+        return 0.35 if possible else 0.0
     digits = digits_of(body)
     nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
     if len(nanp) != 10 or nanp[0] in "01" or nanp[3] in "01":
@@ -373,6 +432,8 @@ def phone_strong(candidate: str) -> float:
     valid, _, cc = _phone_parse(body, "US")
     if valid and cc == 1:
         return 0.65 if _US_STYLE.match(body) else REGIONAL_MAX
+    if _NANP_LAYOUT.fullmatch(body):
+        return NANP_LAYOUT
     return PENDING
 
 
@@ -386,7 +447,7 @@ def phone_regional(candidate: str) -> float:
     for region in _REGIONS:
         valid, maybe, _ = _phone_parse(body, region)
         if valid:
-            return REGIONAL_MAX
+            return NATIONAL_LAYOUT if _national_layout(body) else REGIONAL_MAX
         possible = possible or maybe
     return 0.3 if possible else 0.0
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from guardflow.pii._checks import CHECKS, PENDING, REGIONAL_MAX, Check, phone_regional
+from guardflow.pii._checks import CHECKS, PENDING, Check, pending_cap, phone_regional
 from guardflow.pii._context import ROW_FLAGS, context_delta, may_support, row_context
 from guardflow.pii._patterns import (
     GATES,
@@ -305,10 +305,11 @@ class Detector:
                 for start, end, base in check(text, m.start(), m.end(), spec.score):
                     # A national-format phone (PENDING): parse it under other regions only
                     # when the best regional score could pass, and keep the first that does.
+                    cap = pending_cap(text, start, end) if base == PENDING else 0.0
                     if base == PENDING and (
                         pending_done
                         or (
-                            min_score > REGIONAL_MAX
+                            min_score > cap
                             and not (
                                 ctx and etype in support and may_support(text, start, end, etype)
                             )
@@ -317,9 +318,9 @@ class Detector:
                         continue
                     delta = context_delta(text, start, end, etype) if ctx else 0.0
                     if base == PENDING:
-                        if REGIONAL_MAX + delta < min_score:
+                        if cap + delta < min_score:
                             continue
-                        base = phone_regional(text[start:end])
+                        base = min(cap, phone_regional(text[start:end]))
                         if base <= 0:
                             continue
                         pending_done = True
