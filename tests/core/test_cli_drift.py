@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +10,9 @@ import pandas as pd
 import pytest
 
 from guardflow.drift import DriftReport
+from guardflow.testing.cli import run_cli
 
 PLANTED = "planted-patient-Jane-Q-Doe"
-
-
-def guardflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter, as `guardflow ...` would."""
-    return subprocess.run(
-        [sys.executable, "-m", "guardflow.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _frame(seed: int, *, shift: float, rows: int = 800) -> pd.DataFrame:
@@ -54,7 +42,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_no_drift_exits_0_with_a_text_table(files: dict[str, Path], tmp_path: Path) -> None:
-    out = guardflow("drift", str(files["reference"]), str(files["same"]), cwd=tmp_path)
+    out = run_cli("drift", str(files["reference"]), str(files["same"]), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("dataset: no drift: 0/3 columns drifted")
     assert PLANTED not in out.stdout + out.stderr
@@ -63,7 +51,7 @@ def test_no_drift_exits_0_with_a_text_table(files: dict[str, Path], tmp_path: Pa
 def test_drift_exits_1_and_json_is_exactly_the_cli_shape(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
-    out = guardflow(
+    out = run_cli(
         "drift", str(files["reference"]), str(files["shifted"]), "--format", "json", cwd=tmp_path
     )
     assert out.returncode == 1, out.stderr
@@ -79,7 +67,7 @@ def test_drift_exits_1_and_json_is_exactly_the_cli_shape(
 
 def test_output_writes_the_full_report(files: dict[str, Path], tmp_path: Path) -> None:
     target = tmp_path / "reports" / "drift.json"
-    out = guardflow(
+    out = run_cli(
         "drift",
         str(files["reference"]),
         str(files["shifted"]),
@@ -102,7 +90,7 @@ def test_config_and_columns_choose_the_tests(files: dict[str, Path], tmp_path: P
         "threshold: 0.3\nper_column:\n  name: {method: chisquare_2sample, threshold: 0.01}\n",
         encoding="utf-8",
     )
-    out = guardflow(
+    out = run_cli(
         "drift",
         str(files["reference"]),
         str(files["shifted"]),
@@ -124,7 +112,7 @@ def test_config_and_columns_choose_the_tests(files: dict[str, Path], tmp_path: P
 def test_a_missing_input_exits_2_without_a_traceback(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
-    out = guardflow("drift", str(files["reference"]), str(tmp_path / "gone.csv"), cwd=tmp_path)
+    out = run_cli("drift", str(files["reference"]), str(tmp_path / "gone.csv"), cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.startswith("error: ") and "gone.csv" in out.stderr
     assert "Traceback" not in out.stderr and out.stdout == ""
@@ -133,7 +121,7 @@ def test_a_missing_input_exits_2_without_a_traceback(
 def test_an_invalid_config_exits_2(files: dict[str, Path], tmp_path: Path) -> None:
     config = tmp_path / "drift.yaml"
     config.write_text("method: not-a-test\n", encoding="utf-8")
-    out = guardflow(
+    out = run_cli(
         "drift", str(files["reference"]), str(files["same"]), "--config", str(config), cwd=tmp_path
     )
     assert out.returncode == 2
@@ -141,7 +129,7 @@ def test_an_invalid_config_exits_2(files: dict[str, Path], tmp_path: Path) -> No
 
 
 def test_html_needs_the_evidently_engine(files: dict[str, Path], tmp_path: Path) -> None:
-    out = guardflow(
+    out = run_cli(
         "drift",
         str(files["reference"]),
         str(files["same"]),
@@ -158,7 +146,7 @@ def test_the_evidently_engine_writes_the_html_report(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
     html = tmp_path / "report.html"
-    out = guardflow(
+    out = run_cli(
         "drift",
         str(files["reference"]),
         str(files["shifted"]),
@@ -177,7 +165,7 @@ def test_mlflow_options_log_the_report(files: dict[str, Path], tmp_path: Path) -
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    out = guardflow(
+    out = run_cli(
         "drift",
         str(files["reference"]),
         str(files["shifted"]),

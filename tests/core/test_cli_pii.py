@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from guardflow.testing.cli import run_cli
+
 EMAIL = "jane.q.doe@example.org"
 OTHER_EMAIL = "bob.k.smith@example.net"
 IP = "203.0.113.77"
 PLANTED = (EMAIL, OTHER_EMAIL, IP)
-
-
-def guardflow(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter, as `guardflow ...` would."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "guardflow", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**base, "GUARDFLOW_AUDIT_PATH": str(cwd / "audit.jsonl"), **(env or {})},
-    )
 
 
 def _jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
@@ -60,7 +44,7 @@ def test_detect_writes_one_line_per_record_in_the_exact_shape(tmp_path: Path) ->
         ],
     )
 
-    out = guardflow(
+    out = run_cli(
         "pii", "detect", str(source), "--text-field", "body", "--id-field", "doc",
         "--output", str(tmp_path / "out.jsonl"), cwd=tmp_path,
     )  # fmt: skip
@@ -81,7 +65,7 @@ def test_detect_offsets_are_code_points_not_bytes(tmp_path: Path) -> None:
     text = f"Zoë 🙂 naïve café — {EMAIL} and {IP}"
     source = _jsonl(tmp_path / "in.jsonl", [{"id": 7, "text": text}])
 
-    out = guardflow(
+    out = run_cli(
         "pii", "detect", str(source), "--text-field", "text", "--output",
         str(tmp_path / "out.jsonl"), cwd=tmp_path,
     )  # fmt: skip
@@ -103,7 +87,7 @@ def test_detect_keeps_records_without_text_and_ids_them_by_line_without_an_id(
         "utf-8",
     )  # fmt: skip
 
-    out = guardflow(
+    out = run_cli(
         "pii", "detect", str(source), "--text-field", "text", "--output",
         str(tmp_path / "out.jsonl"), cwd=tmp_path,
     )  # fmt: skip
@@ -119,7 +103,7 @@ def test_detect_batches_many_records_in_order(tmp_path: Path) -> None:
     records = [{"id": i, "t": f"{i} {EMAIL}" if i % 3 == 0 else str(i)} for i in range(20_000)]
     source = _jsonl(tmp_path / "in.jsonl", records)
 
-    out = guardflow(
+    out = run_cli(
         "pii", "detect", str(source), "--text-field", "t", "--output",
         str(tmp_path / "out.jsonl"), cwd=tmp_path,
     )  # fmt: skip
@@ -135,7 +119,7 @@ def test_detect_a_bad_line_exits_2_naming_the_line_not_its_content(tmp_path: Pat
     source.write_text(json.dumps({"id": 1, "t": "x"}) + "\n" + f"{{'t': '{EMAIL}'\n", "utf-8")
     output = tmp_path / "out.jsonl"
 
-    out = guardflow(
+    out = run_cli(
         "pii", "detect", str(source), "--text-field", "t", "--output", str(output), cwd=tmp_path
     )
 
@@ -148,7 +132,7 @@ def test_detect_a_bad_line_exits_2_naming_the_line_not_its_content(tmp_path: Pat
 def test_detect_a_missing_id_field_exits_2(tmp_path: Path) -> None:
     source = _jsonl(tmp_path / "in.jsonl", [{"key": 1, "t": EMAIL}])
 
-    out = guardflow(
+    out = run_cli(
         "pii", "detect", str(source), "--text-field", "t", "--id-field", "row",
         "--output", str(tmp_path / "out.jsonl"), cwd=tmp_path,
     )  # fmt: skip
@@ -158,7 +142,7 @@ def test_detect_a_missing_id_field_exits_2(tmp_path: Path) -> None:
 
 
 def test_detect_a_missing_input_exits_2(tmp_path: Path) -> None:
-    out = guardflow(
+    out = run_cli(
         "pii", "detect", str(tmp_path / "nope.jsonl"), "--text-field", "t",
         "--output", str(tmp_path / "out.jsonl"), cwd=tmp_path,
     )  # fmt: skip
@@ -209,7 +193,7 @@ def test_mask_writes_a_file_without_the_pii_and_prints_counts(
     policy.write_text(POLICY, "utf-8")
     target = tmp_path / f"out{suffix}"
 
-    out = guardflow("pii", "mask", str(source), str(target), "--policy", str(policy), cwd=tmp_path)
+    out = run_cli("pii", "mask", str(source), str(target), "--policy", str(policy), cwd=tmp_path)
 
     assert out.returncode == 0, out.stderr
     _assert_no_pii(target.read_bytes().decode("utf-8", "replace"), out.stdout, out.stderr)
@@ -224,7 +208,7 @@ def test_mask_json_report_holds_counts_per_column_and_type(
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY, "utf-8")
 
-    out = guardflow(
+    out = run_cli(
         "pii", "mask", str(source), str(tmp_path / "out.parquet"), "--policy", str(policy),
         "--format", "json", cwd=tmp_path,
     )  # fmt: skip
@@ -243,7 +227,7 @@ def test_mask_with_an_invalid_policy_exits_2(frame: pd.DataFrame, tmp_path: Path
     policy = tmp_path / "policy.yaml"
     policy.write_text("default_action: shred\n", "utf-8")
 
-    out = guardflow(
+    out = run_cli(
         "pii", "mask", str(source), str(tmp_path / "out.csv"), "--policy", str(policy),
         cwd=tmp_path,
     )  # fmt: skip
@@ -260,7 +244,7 @@ def test_tokenizing_without_vault_variables_exits_2_naming_the_variable(
     policy = tmp_path / "policy.yaml"
     policy.write_text("columns:\n  email: {entity: EMAIL_ADDRESS, action: tokenize}\n", "utf-8")
 
-    out = guardflow(
+    out = run_cli(
         "pii", "mask", str(source), str(tmp_path / "out.csv"), "--policy", str(policy),
         cwd=tmp_path,
     )  # fmt: skip
@@ -283,7 +267,7 @@ def test_tokenize_reads_vault_from_the_environment_and_is_deterministic(
     )
     env = {"VAULT_ADDR": vault_server.url, "VAULT_TOKEN": vault_server.root_token}
 
-    out = guardflow(
+    out = run_cli(
         "pii", "mask", str(source), str(tmp_path / "out.parquet"), "--policy", str(policy),
         cwd=tmp_path, env=env,
     )  # fmt: skip
@@ -307,7 +291,7 @@ def test_scan_exits_1_when_pii_is_where_the_policy_does_not_allow_it(
         "free_text_columns: [notes, email]\nallow:\n  email: [EMAIL_ADDRESS]\n", "utf-8"
     )
 
-    out = guardflow("pii", "scan", str(source), "--policy", str(policy), cwd=tmp_path)
+    out = run_cli("pii", "scan", str(source), "--policy", str(policy), cwd=tmp_path)
 
     assert out.returncode == 1, out.stderr
     assert "'notes'" in out.stderr and "'email'" not in out.stderr
@@ -323,7 +307,7 @@ def test_scan_exits_0_when_every_type_found_is_allowed(frame: pd.DataFrame, tmp_
         "utf-8",
     )
 
-    out = guardflow(
+    out = run_cli(
         "pii", "scan", str(source), "--policy", str(policy), "--format", "json", cwd=tmp_path
     )
 
@@ -337,7 +321,7 @@ def test_scan_of_a_missing_file_exits_2(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("free_text_columns: [notes]\n", "utf-8")
 
-    out = guardflow(
+    out = run_cli(
         "pii", "scan", str(tmp_path / "missing.csv"), "--policy", str(policy), cwd=tmp_path
     )
 

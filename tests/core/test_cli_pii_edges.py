@@ -7,9 +7,7 @@ one ``error: ...`` line on stderr, no traceback), never 1, and nothing printed q
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,31 +16,11 @@ from pydantic import ValidationError
 
 from guardflow.errors import PIIPolicyError
 from guardflow.pii import PIIPolicy
+from guardflow.testing.cli import run_cli
 
 EMAIL = "jane.q.doe@example.org"
 # A JSON line whose id holds a lone surrogate: valid JSON, but not encodable as UTF-8.
 LONE_ID = '{"id": "x\\ud800", "body": "mail ' + EMAIL + '"}\n'
-
-
-def guardflow(
-    *args: str, cwd: Path, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter, as `guardflow ...` would."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "guardflow", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        timeout=300,
-        env={**base, "GUARDFLOW_AUDIT_PATH": str(cwd / "audit.jsonl")},
-    )
-    return subprocess.CompletedProcess(
-        done.args,
-        done.returncode,
-        done.stdout.decode("utf-8", "backslashreplace"),
-        done.stderr.decode("utf-8", "backslashreplace"),
-    )
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -61,7 +39,7 @@ def _assert_clean_error(out: subprocess.CompletedProcess[str], message: str) -> 
 
 
 def _detect(source: Path, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return guardflow(
+    return run_cli(
         "pii", "detect", str(source), "--text-field", "body",
         "--output", str(cwd / "out.jsonl"), *extra, cwd=cwd,
     )  # fmt: skip
@@ -114,7 +92,7 @@ def test_detect_accepts_a_utf8_bom(tmp_path: Path, via_stdin: bool) -> None:
     source.write_bytes(data)
 
     if via_stdin:
-        out = guardflow(
+        out = run_cli(
             "pii", "detect", "-", "--text-field", "body", "--output", "-",
             cwd=tmp_path, stdin=data,
         )  # fmt: skip
@@ -208,7 +186,7 @@ def test_mask_with_an_unsupported_json_path_exits_2_naming_the_field(tmp_path: P
     policy = tmp_path / "policy.yaml"
     policy.write_text(BAD_PATH_POLICY, "utf-8")
 
-    out = guardflow(
+    out = run_cli(
         "pii", "mask", str(source), str(tmp_path / "out.jsonl"), "--policy", str(policy),
         cwd=tmp_path,
     )  # fmt: skip

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from guardflow.quality import QualitySummary
+from guardflow.testing.cli import run_cli
 
 PLANTED = "planted-card-4111-1111-1111-1111"
-
-
-def guardflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter, as `guardflow ...` would."""
-    return subprocess.run(
-        [sys.executable, "-m", "guardflow.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +43,7 @@ TOKENS_ONLY = {
 
 def test_a_passing_suite_exits_0(data: Path, tmp_path: Path) -> None:
     suite = _suite(tmp_path, UNIQUE_IDS)
-    out = guardflow("quality", str(data), "--suite", str(suite), cwd=tmp_path)
+    out = run_cli("quality", str(data), "--suite", str(suite), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     expected = "suite 'payments' passed: 1/1 expectations passed (100.0%) on 30 rows"
     assert out.stdout.strip() == expected
@@ -64,7 +52,7 @@ def test_a_passing_suite_exits_0(data: Path, tmp_path: Path) -> None:
 def test_a_failing_suite_exits_1_and_prints_counts_not_values(data: Path, tmp_path: Path) -> None:
     suite = _suite(tmp_path, UNIQUE_IDS, NO_NULL_AMOUNT, TOKENS_ONLY, suffix=".json")
     target = tmp_path / "summary.json"
-    out = guardflow(
+    out = run_cli(
         "quality",
         str(data),
         "--suite",
@@ -88,7 +76,7 @@ def test_a_failing_suite_exits_1_and_prints_counts_not_values(data: Path, tmp_pa
 
 def test_text_output_lists_the_failed_expectations(data: Path, tmp_path: Path) -> None:
     suite = _suite(tmp_path, TOKENS_ONLY)
-    out = guardflow("quality", str(data), "--suite", str(suite), cwd=tmp_path)
+    out = run_cli("quality", str(data), "--suite", str(suite), cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     assert "expect_column_values_to_match_regex  card" in out.stdout
     assert PLANTED not in out.stdout + out.stderr
@@ -100,7 +88,7 @@ def test_an_invalid_suite_exits_2_naming_the_expectation(data: Path, tmp_path: P
         UNIQUE_IDS,
         {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "card", "value_set": 5}},
     )
-    out = guardflow("quality", str(data), "--suite", str(suite), cwd=tmp_path)
+    out = run_cli("quality", str(data), "--suite", str(suite), cwd=tmp_path)
     assert out.returncode == 2
     assert "expectation #2 (expect_column_values_to_be_in_set on column 'card')" in out.stderr
     assert "Traceback" not in out.stderr and out.stdout == ""
@@ -108,6 +96,6 @@ def test_an_invalid_suite_exits_2_naming_the_expectation(data: Path, tmp_path: P
 
 def test_a_missing_data_file_exits_2(tmp_path: Path) -> None:
     suite = _suite(tmp_path, UNIQUE_IDS)
-    out = guardflow("quality", str(tmp_path / "none.parquet"), "--suite", str(suite), cwd=tmp_path)
+    out = run_cli("quality", str(tmp_path / "none.parquet"), "--suite", str(suite), cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.startswith("error: ") and "none.parquet" in out.stderr

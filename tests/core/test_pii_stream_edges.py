@@ -7,9 +7,6 @@ value, and leave no output behind; no column may ever be dropped silently.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ import pytest
 
 from guardflow.errors import InputDataError
 from guardflow.pii import PIIPolicy, _stream, mask_file
+from guardflow.testing.cli import run_cli
 
 POLICY = PIIPolicy.model_validate({"free_text_columns": ["body"]})
 SECRET = "zq-cell-value-7731"  # a cell value that must never reach a message
@@ -33,18 +31,6 @@ def _jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 def _no_output(tmp_path: Path, name: str) -> None:
     assert not (tmp_path / name).exists()
     assert not list(tmp_path.glob(f".{name}.*.tmp"))
-
-
-def _guardflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
-    return subprocess.run(
-        [sys.executable, "-m", "guardflow", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**env, "GUARDFLOW_AUDIT_PATH": str(cwd / "audit.jsonl")},
-    )
 
 
 # -- 1. the schema changes between batches ------------------------------------------------------
@@ -110,7 +96,7 @@ def test_a_new_column_at_row_65537_is_refused_by_the_cli(tmp_path: Path) -> None
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     policy = tmp_path / "policy.yaml"
     policy.write_text("free_text_columns: [body]\n", "utf-8")
-    out = _guardflow(
+    out = run_cli(
         "pii", "mask", str(source), str(tmp_path / "out.parquet"), "--policy", str(policy),
         cwd=tmp_path,
     )  # fmt: skip
@@ -249,7 +235,7 @@ def test_a_zero_byte_csv_gives_an_empty_output_like_a_zero_byte_jsonl(
     outputs = []
     for name in ("in.csv", "in.jsonl"):
         target = tmp_path / f"{name.replace('.', '_')}.{suffix}"
-        out = _guardflow(
+        out = run_cli(
             "pii", "mask", str(tmp_path / name), str(target), "--policy", str(policy),
             cwd=tmp_path,
         )  # fmt: skip
