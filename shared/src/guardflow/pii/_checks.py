@@ -27,7 +27,7 @@ from guardflow.pii._validators import (
     luhn_ok,
 )
 
-__all__ = ["CHECKS", "PENDING", "REGIONAL_MAX", "Check", "Span", "phone_regional"]
+__all__ = ["CHECKS", "PENDING", "REGIONAL_MAX", "Check", "Span", "pending_cap", "phone_regional"]
 
 Span = tuple[int, int, float]
 Check = Callable[[str, int, int, float], list[Span]]
@@ -349,7 +349,6 @@ def _national_layout(body: str) -> bool:
     return _TRUNK.match(body) is not None and not body.isdigit()
 
 
-_SEPARATOR_RUNS = re.compile(r"[ .()-]+")
 _GROUP_BEFORE = re.compile(r"[0-9][ .-]?$")
 _GROUP_AFTER = re.compile(r"[ .-]?[0-9]")
 
@@ -364,7 +363,7 @@ def pending_cap(text: str, start: int, end: int) -> float:
     body = _EXT.sub("", text[start:end])
     if not _national_layout(body):
         return REGIONAL_MAX
-    if len(digits_of(body)) < 10 and len(_SEPARATOR_RUNS.findall(body)) < 2:
+    if len(digits_of(body)) < 10 and len(_NON_DIGITS.findall(body)) < 2:
         return REGIONAL_MAX  # "03262 2437": a ZIP code and a house number as often as a phone
     if _GROUP_BEFORE.search(text, max(0, start - 2), start) or _GROUP_AFTER.match(text, end):
         return REGIONAL_MAX
@@ -439,7 +438,11 @@ def phone_strong(candidate: str) -> float:
 
 @lru_cache(maxsize=65536)
 def phone_regional(candidate: str) -> float:
-    """Score a national-format candidate under common non-US regions (at most ``REGIONAL_MAX``)."""
+    """Score a national-format candidate under common non-US regions.
+
+    A valid number scores ``NATIONAL_LAYOUT``, the most any national number can; the caller
+    caps it with :func:`pending_cap`, which knows the number's layout and neighbours.
+    """
     body = _phone_body(candidate)
     if body is None:
         return 0.0
@@ -447,7 +450,7 @@ def phone_regional(candidate: str) -> float:
     for region in _REGIONS:
         valid, maybe, _ = _phone_parse(body, region)
         if valid:
-            return NATIONAL_LAYOUT if _national_layout(body) else REGIONAL_MAX
+            return NATIONAL_LAYOUT
         possible = possible or maybe
     return 0.3 if possible else 0.0
 

@@ -305,17 +305,14 @@ class Detector:
                 for start, end, base in check(text, m.start(), m.end(), spec.score):
                     # A national-format phone (PENDING): parse it under other regions only
                     # when the best regional score could pass, and keep the first that does.
-                    cap = pending_cap(text, start, end) if base == PENDING else 0.0
-                    if base == PENDING and (
-                        pending_done
-                        or (
-                            min_score > cap
-                            and not (
-                                ctx and etype in support and may_support(text, start, end, etype)
-                            )
-                        )
-                    ):
-                        continue
+                    if base == PENDING:
+                        if pending_done:
+                            continue
+                        cap = pending_cap(text, start, end)
+                        if min_score > cap and not (
+                            ctx and etype in support and may_support(text, start, end, etype)
+                        ):
+                            continue
                     delta = context_delta(text, start, end, etype) if ctx else 0.0
                     if base == PENDING:
                         if cap + delta < min_score:
