@@ -256,7 +256,9 @@ def _library_rejects(number: str, region: str | None) -> bool:
 )  # fmt: skip
 def test_north_american_layout_marks_a_phone_the_library_does_not_know(number: str) -> None:
     # Unassigned, fictional or newer-than-the-metadata area codes: the layout is the evidence.
-    assert _library_rejects("300-400-5000", "US")
+    # A leading 00 is the international prefix, dialled as "+" (as the detector reads it).
+    dialled = "+" + number[2:] if number.startswith("00") else number
+    assert _library_rejects(dialled, "US")
     assert found(f"left {number} for you") == [("PHONE_NUMBER", number)]
     assert found(f"ref {number}") == []  # a negative word still takes it back
 

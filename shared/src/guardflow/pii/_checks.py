@@ -18,6 +18,7 @@ from typing import Any
 from guardflow.pii._validators import (
     IBAN_LENGTHS,
     card_brand_ok,
+    card_lengths,
     digits_of,
     is_bitcoin,
     is_hyphenated_isbn,
@@ -164,7 +165,7 @@ _SPACE = re.compile(" ")
 
 def _card_at(text: str, start: int, end: int, score: float) -> list[Span]:
     """:func:`check_card` on the span from ``start``: whole, or trimmed to leading groups."""
-    if end - start < 12:
+    if end - start < 12 or not _brand_fits(digits_of(text[start:end])):
         return []
     if _glued_number(text, start, start, ".-/") or _glued_token(text, start, start):
         return []
@@ -187,6 +188,15 @@ def _card_at(text: str, start: int, end: int, score: float) -> list[Span]:
         if 12 <= len(d) <= 19 and card_brand_ok(d) and luhn_ok(d) and len(set(d)) > 1:
             return [(s, e, sc)]
     return []
+
+
+def _brand_fits(digits: str) -> bool:
+    """Whether some leading run of ``digits`` has a card brand's prefix and length.
+
+    Every span :func:`_card_at` tries starts where the match does, so its digits lead
+    ``digits``: when no such run fits a brand, none of them is a card.
+    """
+    return len(digits) >= 12 and any(n <= len(digits) for n in card_lengths(digits))
 
 
 def _iban_prefix(text: str, start: int, end: int) -> int:

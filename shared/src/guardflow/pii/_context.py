@@ -105,6 +105,8 @@ _BOUNDARY_RE = re.compile(
     + r")[.!?])[^\W\d_]{1,3})[.!?](?=\s)"
 )
 
+_BOUNDARY_CHAR = re.compile(r"[\n\r|;.!?]")
+
 
 def _rust_words(words: tuple[str, ...]) -> str:
     """A case-insensitive alternation of ``words`` for Rust ``regex`` (no boundaries)."""
@@ -149,6 +151,8 @@ def _clause_before(text: str, start: int) -> tuple[str, int]:
     lo = max(0, start - BEFORE_WINDOW)
     before = text[lo:start]
     cut = 0
+    if _BOUNDARY_CHAR.search(before) is None:  # every boundary holds one of these
+        return before, lo
     for m in _BOUNDARY_RE.finditer(before):
         cut = m.end()
     return before[cut:], lo + cut

@@ -13,6 +13,7 @@ import re
 __all__ = [
     "IBAN_LENGTHS",
     "card_brand_ok",
+    "card_lengths",
     "digits_of",
     "is_bitcoin",
     "is_hyphenated_isbn",
@@ -76,33 +77,44 @@ def card_brand_ok(digits: str) -> bool:
     Diners Club, JCB, UnionPay, Maestro, Mir, RuPay/Troy (60, 65, 81, 82), Verve (50).
     """
     n = len(digits)
-    if n < 12 or n > 19:
-        return False
+    return 12 <= n <= 19 and n in card_lengths(digits)
+
+
+_ANY_12_19 = range(12, 20)
+_14_19 = range(14, 20)
+_16_19 = range(16, 20)
+
+
+def card_lengths(digits: str) -> tuple[int, ...] | range:
+    """The lengths the card brand whose IIN prefix ``digits`` starts with allows (empty: none).
+
+    Only the first six digits count, so for a number of 12+ digits the answer holds for every
+    longer or shorter number with the same start.
+    """
     p2 = int(digits[:2])
     p3 = int(digits[:3])
     p4 = int(digits[:4])
-    p6 = int(digits[:6])
     if digits[0] == "4":  # Visa (13, 16, 19), Visa Electron
-        return n in (13, 16, 19)
+        return (13, 16, 19)
     if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard
-        return n == 16
+        return (16,)
     if p2 in (34, 37):  # American Express
-        return n == 15
+        return (15,)
     if p2 in (36, 38, 39) or 300 <= p3 <= 305 or p4 == 3095:  # Diners Club
-        return 14 <= n <= 19
+        return _14_19
     if p2 == 35:  # JCB (3528-3589; the rest of 35 is unassigned but seen in test data)
-        return 16 <= n <= 19
-    if p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925:  # Discover
-        return 16 <= n <= 19
+        return _16_19
+    if p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= int(digits[:6]) <= 622925:
+        return _16_19  # Discover
     if p2 == 62 or p2 == 81:  # UnionPay
-        return 16 <= n <= 19
+        return _16_19
     if 2200 <= p4 <= 2204:  # Mir
-        return 16 <= n <= 19
+        return _16_19
     if p2 in (50, 56, 57, 58, 60, 63, 67, 68, 69) or p4 in (6304, 6759, 6761, 6762, 6763):
-        return 12 <= n <= 19  # Maestro, Verve, RuPay, Troy (Maestro allows 12 digits)
+        return _ANY_12_19  # Maestro, Verve, RuPay, Troy (Maestro allows 12 digits)
     if p4 in (1800, 2131):  # old JCB
-        return n == 15
-    return False
+        return (15,)
+    return ()
 
 
 def is_iban(text: str) -> bool:
@@ -160,9 +172,14 @@ def is_hyphenated_isbn(text: str) -> bool:
     return False
 
 
+_DOTTED = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+
+
 def is_ip(text: str) -> bool:
     """Return whether ``text`` is a valid IPv4 or IPv6 address (IPv6 may carry a zone id)."""
     addr = text.split("%", 1)[0]
+    if _DOTTED.fullmatch(addr):  # the IPv4 rules of ``ipaddress``, without its objects
+        return all(len(o) == 1 or (o[0] != "0" and int(o) <= 255) for o in addr.split("."))
     try:
         ipaddress.ip_address(addr)
     except ValueError:

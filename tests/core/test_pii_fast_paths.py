@@ -1,0 +1,93 @@
+"""Shortcuts the detector takes must give what the full rule gives.
+
+Each test below compares a fast path with the rule it stands in for: the IPv4 check with
+``ipaddress``, the card-brand pre-check with every leading run it stands for, and the clause
+cut's skip (no boundary character in the window) with the boundary regex run in full.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+
+import pytest
+
+pytest.importorskip("hypothesis")
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guardflow.pii import _checks, _context
+from guardflow.pii._validators import card_brand_ok, card_lengths, is_ip
+
+FAST = settings(max_examples=300, deadline=None, derandomize=True)
+
+
+def _ipaddress_says(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+# Octets on both sides of every IPv4 rule: leading zeros, 255/256, one to three digits.
+_OCTETS = ["0", "00", "000", "01", "007", "1", "9", "10", "99", "100", "199", "249", "255",
+           "256", "260", "300", "999"]  # fmt: skip
+
+
+def test_ipv4_fast_path_agrees_with_ipaddress_on_every_octet_mix() -> None:
+    quads = [".".join(q) for q in itertools.product(_OCTETS[::2], _OCTETS[1::2], _OCTETS, "08")]
+    quads += ["255.255.255.255", "0.0.0.0", "256.1.1.1", "1.2.3.4%eth0", "01.2.3.4"]
+    disagree = [q for q in quads if is_ip(q) != _ipaddress_says(q)]
+    assert disagree == []
+    assert is_ip("192.168.0.1") and not is_ip("192.168.00.1") and not is_ip("1.2.3.256")
+
+
+@given(
+    st.from_regex(
+        r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(%[a-z0-9]{1,4})?", fullmatch=True
+    )
+)
+@FAST
+def test_ipv4_fast_path_agrees_with_ipaddress(text: str) -> None:
+    assert is_ip(text) == _ipaddress_says(text)
+
+
+@given(st.text(alphabet="0123456789", min_size=12, max_size=19))
+@FAST
+def test_card_lengths_say_what_card_brand_ok_says(digits: str) -> None:
+    assert card_brand_ok(digits) == (len(digits) in card_lengths(digits))
+
+
+@given(st.text(alphabet="0123456789", min_size=0, max_size=24))
+@FAST
+def test_brand_pre_check_passes_whenever_a_leading_run_fits_a_brand(digits: str) -> None:
+    runs = [digits[:n] for n in range(12, min(19, len(digits)) + 1)]
+    assert _checks._brand_fits(digits) == any(card_brand_ok(run) for run in runs)
+
+
+def test_brand_pre_check_on_known_prefixes() -> None:
+    assert _checks._brand_fits("2221000000000009")  # Mastercard 2-series, 16 digits
+    assert not _checks._brand_fits("222100000000000")  # 15 digits: no Mastercard
+    assert _checks._brand_fits("4111111111111")  # Visa, 13 digits
+    assert not _checks._brand_fits("9999999999999999")  # no brand starts with 99
+
+
+def _clause_before_in_full(text: str, start: int) -> tuple[str, int]:
+    lo = max(0, start - _context.BEFORE_WINDOW)
+    before = text[lo:start]
+    cut = 0
+    for m in _context._BOUNDARY_RE.finditer(before):
+        cut = m.end()
+    return before[cut:], lo + cut
+
+
+@given(
+    st.text(alphabet=st.sampled_from(list("ab Tel no.:;|!?\n\r5-ü/")), max_size=120),
+    st.integers(min_value=0, max_value=120),
+)
+@FAST
+def test_clause_cut_skip_agrees_with_the_full_scan(text: str, start: int) -> None:
+    start = min(start, len(text))
+    assert _context._clause_before(text, start) == _clause_before_in_full(text, start)
