@@ -50,6 +50,13 @@ _NANP_LAYOUT = re.compile(
     r"(?:\([2-9][0-9]{2}\)[ .-]?[2-9][0-9]{2}[ .-]|[2-9][0-9]{2}([.-])[2-9][0-9]{2}\1)[0-9]{4}"
 )
 _EXT = re.compile(r"[ ]?(?:x|ext\.?|extension)[ ]?[0-9]{1,6}$")
+
+
+def _no_ext(candidate: str) -> str:
+    """``candidate`` without a trailing extension (every spelling of one holds an "x")."""
+    return _EXT.sub("", candidate) if "x" in candidate else candidate
+
+
 # Shapes that are never phone numbers: an SSN (ddd-dd-dddd), a ZIP+4 code, an IPv4-shaped
 # dotted quad, a compact timestamp (YYYYMMDDhhmm[ss]).
 _NOT_PHONE = re.compile(
@@ -370,7 +377,7 @@ def pending_cap(text: str, start: int, end: int) -> float:
     :data:`REGIONAL_MAX` for a bare run of digits or a span trimmed from a longer number
     (``0964 8785 5263`` inside a card-like ``5562 0964 8785 5263``).
     """
-    body = _EXT.sub("", text[start:end])
+    body = _no_ext(text[start:end])
     if not _national_layout(body):
         return REGIONAL_MAX
     if len(digits_of(body)) < 10 and len(_NON_DIGITS.findall(body)) < 2:
@@ -390,7 +397,7 @@ _PHONE_SHAPE = re.compile(
 
 def _phone_body(candidate: str) -> str | None:
     """The number without its extension, when its shape and digit count fit a phone."""
-    body = _EXT.sub("", candidate)
+    body = _no_ext(candidate)
     digits = digits_of(body)
     if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
         return None
@@ -485,7 +492,7 @@ def check_phone(text: str, start: int, end: int, score: float) -> list[Span]:
         return []
     if _in_iban_token(text, start):
         return []
-    if _NOT_PHONE.match(_EXT.sub("", text[start:end])) or is_hyphenated_isbn(text[start:end]):
+    if _NOT_PHONE.match(_no_ext(text[start:end])) or is_hyphenated_isbn(text[start:end]):
         return []  # a whole SSN / ZIP+4 / dotted quad / timestamp / ISBN: no part is a phone
     full = phone_strong(text[start:end])
     if full > 0:
@@ -493,7 +500,7 @@ def check_phone(text: str, start: int, end: int, score: float) -> list[Span]:
     pending: list[Span] = [(start, end, PENDING)] if full == PENDING else []
     for s, e in _group_spans(text, start, end):
         candidate = text[s:e]
-        n = len(digits_of(_EXT.sub("", candidate)))  # an extension is not part of the number
+        n = len(digits_of(_no_ext(candidate)))  # an extension is not part of the number
         if not 7 <= n <= 15:
             continue
         if n in (10, 11) or candidate[0] == "+" or candidate.startswith("00"):

@@ -105,7 +105,8 @@ _BOUNDARY_RE = re.compile(
     + r")[.!?])[^\W\d_]{1,3})[.!?](?=\s)"
 )
 
-_BOUNDARY_CHAR = re.compile(r"[\n\r|;.!?]")
+# Every boundary match ends with one of these characters: the greedy run finds the last one.
+_UP_TO_LAST_BOUNDARY_CHAR = re.compile(r"[\s\S]*[\n\r|;.!?]")
 
 
 def _rust_words(words: tuple[str, ...]) -> str:
@@ -150,12 +151,26 @@ def _clause_before(text: str, start: int) -> tuple[str, int]:
     """The part of the window before ``start`` in the same clause, and its offset in ``text``."""
     lo = max(0, start - BEFORE_WINDOW)
     before = text[lo:start]
-    cut = 0
-    if _BOUNDARY_CHAR.search(before) is None:  # every boundary holds one of these
-        return before, lo
-    for m in _BOUNDARY_RE.finditer(before):
-        cut = m.end()
-    return before[cut:], lo + cut
+    # The cut is the end of the last boundary match. A match longer than one character holds
+    # no white space, so none spans a space: a scan started just after a space finds the
+    # same matches from there on as a scan from the start. Scan from the last space before
+    # the last boundary character, and step back only while nothing is found.
+    stop = len(before)
+    while (mark := _last_boundary_char(before, stop)) >= 0:
+        pos = before.rfind(" ", 0, mark) + 1
+        cut = -1
+        for m in _BOUNDARY_RE.finditer(before, pos):
+            cut = m.end()
+        if cut >= 0:
+            return before[cut:], lo + cut
+        stop = pos
+    return before, lo
+
+
+def _last_boundary_char(before: str, stop: int) -> int:
+    """Index of the last character of ``before[:stop]`` a boundary can end with, or -1."""
+    m = _UP_TO_LAST_BOUNDARY_CHAR.match(before, 0, stop)
+    return -1 if m is None else m.end() - 1
 
 
 def _clause_after(text: str, end: int) -> str:

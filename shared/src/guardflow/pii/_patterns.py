@@ -15,6 +15,7 @@ from guardflow.pii.entities import EntityType
 
 __all__ = [
     "GATES", "PATTERNS", "PEM_BODY", "PEM_FOOTER", "PEM_HEADER", "PRIORITY", "TIER", "PatternSpec",
+    "python_regex",
 ]  # fmt: skip
 
 _T = EntityType
@@ -37,6 +38,10 @@ class PatternSpec:
             ``reach``, it lets the per-row scan start near each anchor instead of trying
             ``regex`` at every position of the text.
         reach: Most characters a match can span before its anchor.
+        first: A character class every match starts with, or ``None``. Python's engine finds
+            no start character in a pattern that opens with an optional group or ``\b``, so
+            it tries the whole pattern at every position; the per-row scan puts this class
+            first, as a look-ahead (:func:`python_regex`), so most positions fail at once.
     """
 
     name: str
@@ -46,6 +51,19 @@ class PatternSpec:
     prefilter: str | None = None
     anchor: str | None = None
     reach: int = 0
+    first: str | None = None
+
+
+def python_regex(spec: PatternSpec) -> str:
+    """The pattern for Python's ``re``: ``spec.regex`` behind a look-ahead on ``spec.first``.
+
+    The look-ahead only passes over positions where no match can start, so the matches are
+    the same; Rust's ``regex`` has no look-ahead (and needs none), so polars gets ``regex``.
+    """
+    if spec.first is None:
+        return spec.regex
+    flags = "(?i)" if spec.regex.startswith("(?i)") else ""
+    return f"{flags}(?={spec.first}){spec.regex[len(flags) :]}"
 
 
 _OCTET = r"[0-9]{1,3}"
@@ -81,6 +99,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
         _T.IP_ADDRESS,
         r"(?i)(?:[0-9a-f]{0,4}:){2,8}[0-9a-f]{0,4}(?:\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})?",
         0.75,
+        first="[0-9a-f:]",
     ),
     PatternSpec(
         "mac",
@@ -89,7 +108,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
         r"|\b[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}\b",
         0.8,
     ),
-    PatternSpec("card", _T.CREDIT_CARD, r"\b(?:[0-9][ -]?){11,18}[0-9]\b", 0.8),
+    PatternSpec("card", _T.CREDIT_CARD, r"\b(?:[0-9][ -]?){11,18}[0-9]\b", 0.8, first="[0-9]"),
     PatternSpec("iban", _T.IBAN_CODE, r"\b[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}\b", 0.9),
     PatternSpec("ssn_dash", _T.US_SSN, r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", 0.75),
     PatternSpec("ssn_space", _T.US_SSN, r"\b[0-9]{3} [0-9]{2} [0-9]{4}\b", 0.5),
@@ -105,6 +124,7 @@ PATTERNS: tuple[PatternSpec, ...] = (
         # Every phone the check accepts has 7+ digits, at most 5 separator characters apart
         # (``) - (`` between groups): rows without such a run have no phone to validate.
         r"[0-9](?:[ .()-]{0,5}[0-9]){6}",
+        first="[+(0-9]",
     ),
     PatternSpec(
         "btc",

@@ -117,6 +117,10 @@ def card_lengths(digits: str) -> tuple[int, ...] | range:
     return ()
 
 
+#: Letters as ISO 13616 numbers them (A = 10 ... Z = 35); digits stay themselves.
+_BASE36_DIGITS = str.maketrans({chr(ord("A") + i): str(10 + i) for i in range(26)})
+
+
 def is_iban(text: str) -> bool:
     """Return whether ``text`` (spaces allowed, any case) is an IBAN: country length and mod-97."""
     s = "".join(text.split()).upper()
@@ -126,8 +130,7 @@ def is_iban(text: str) -> bool:
     if length is None or len(s) != length or not s[2:4].isdigit():
         return False
     rearranged = s[4:] + s[:4]
-    number = "".join(str(int(c, 36)) for c in rearranged)
-    return int(number) % 97 == 1
+    return int(rearranged.translate(_BASE36_DIGITS)) % 97 == 1
 
 
 def is_ssn(text: str) -> bool:
@@ -207,15 +210,29 @@ def _is_base58check_address(text: str) -> bool:
     return hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4] == check
 
 
+_BECH32_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+
+
+def _bech32_terms() -> tuple[int, ...]:
+    """For each value of the checksum's top five bits, the XOR of the generator terms it adds."""
+    terms = []
+    for top in range(32):
+        term = 0
+        for i, gen in enumerate(_BECH32_GEN):
+            if top >> i & 1:
+                term ^= gen
+        terms.append(term)
+    return tuple(terms)
+
+
+_BECH32_TERMS = _bech32_terms()
+
+
 def _bech32_polymod(values: list[int]) -> int:
-    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
     chk = 1
+    terms = _BECH32_TERMS
     for v in values:
-        top = chk >> 25
-        chk = ((chk & 0x1FFFFFF) << 5) ^ v
-        for i in range(5):
-            if (top >> i) & 1:
-                chk ^= gen[i]
+        chk = ((chk & 0x1FFFFFF) << 5) ^ v ^ terms[chk >> 25]
     return chk
 
 

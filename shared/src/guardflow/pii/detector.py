@@ -26,6 +26,7 @@ from guardflow.pii._patterns import (
     PRIORITY,
     TIER,
     PatternSpec,
+    python_regex,
 )
 from guardflow.pii.entities import NER_TYPES, PATTERN_TYPES, Entity, EntityType
 
@@ -86,7 +87,7 @@ class Detector:
         # never win overlap resolution, so :meth:`_scan` skips it without validating it.
         self._compiled: list[_Compiled] = sorted(
             (
-                (spec, re.compile(spec.regex), CHECKS[spec.name])
+                (spec, re.compile(python_regex(spec)), CHECKS[spec.name])
                 for spec in PATTERNS
                 if spec.type in self.entities
             ),
