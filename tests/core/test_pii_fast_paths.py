@@ -3,13 +3,15 @@
 Each test below compares a fast path with the rule it stands in for: the IPv4 check with
 ``ipaddress``; the bech32 checksum table and the IBAN letter numbering with the loops they
 replace; the card-brand pre-check with every leading run it stands for; the clause cut, which
-scans from the last space before a boundary character, with the boundary regex run in full.
+scans from the last space before a boundary character, with the boundary regex run in full;
+each pattern behind its first-character look-ahead with the plain pattern.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 
 import pytest
 
@@ -19,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardflow.pii import _checks, _context, _validators
+from guardflow.pii._patterns import PATTERNS, PatternSpec, python_regex
 from guardflow.pii._validators import card_brand_ok, card_lengths, is_bitcoin, is_iban, is_ip
 
 FAST = settings(max_examples=2000, deadline=None, derandomize=True)
@@ -133,3 +136,23 @@ def test_iban_letters_number_as_int36_does(bban: str) -> None:
         candidate = f"{country}{check:02d}{bban}"
         length_ok = len(candidate) == _validators.IBAN_LENGTHS[country]
         assert is_iban(candidate) == (length_ok and _mod97_by_int36(candidate))
+
+
+_WITH_FIRST = [spec for spec in PATTERNS if spec.first is not None]
+
+
+def test_some_shapes_have_a_first_character_class() -> None:
+    assert {spec.name for spec in _WITH_FIRST} >= {"phone", "card"}
+
+
+@pytest.mark.parametrize("spec", _WITH_FIRST, ids=lambda spec: spec.name)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("0123456789 +()-.:xefABFK\u017f\u212a\u0300\u0663ext")),
+        max_size=80,
+    )
+)
+@FAST
+def test_first_character_look_ahead_finds_the_same_matches(spec: PatternSpec, text: str) -> None:
+    plain = [m.span() for m in re.finditer(spec.regex, text)]
+    assert [m.span() for m in re.finditer(python_regex(spec), text)] == plain
