@@ -226,6 +226,51 @@ def test_scan_audit_event_carries_the_airflow_identity(
 # -- parse time ------------------------------------------------------------------------------
 
 
+def test_workers_mask_and_scan_as_one_process_does(
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    airflow_home: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from guardflow.pii import mask_file
+    from guardflow.pii._parallel import MIN_SLICE_ROWS, _Worker
+
+    policy = {  # the DAG's policy
+        "columns": {"email": {"entity": "EMAIL_ADDRESS", "action": "replace"}},
+        "free_text_columns": ["notes"],
+    }
+
+    big = tmp_path / "big.csv"
+    with big.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["row_id", "email", "notes"])
+        writer.writeheader()
+        for i in range(2 * MIN_SLICE_ROWS + 100):  # one batch, two slices
+            note = f"login from {IP}" if i % 3 else f"reply to {OTHER_EMAIL} re #{i}"
+            writer.writerow({"row_id": str(i), "email": EMAIL, "notes": note})
+    sent: list[str] = []
+    real_send = _Worker.send
+    monkeypatch.setattr(_Worker, "send", lambda w, r: (sent.append(r[0]), real_send(w, r))[1])
+    output = tmp_path / "clean.csv"
+
+    result = run_dag("guardflow_test_pii_workers", input_uri=str(big), output_uri=str(output))
+
+    assert result.tasks == {MASK: ("success", 1), SCAN: ("success", 1)}
+    assert sent == ["arrow"] * 3  # the mask task: notes; the scan task: email, then notes
+    serial = tmp_path / "serial.csv"
+    mask_file(big, serial, policy)
+    assert output.read_bytes() == serial.read_bytes()
+    assert result.xcom[(MASK, "pii_report")]["counts"]["notes"] == {
+        "IP_ADDRESS": 2 * (2 * MIN_SLICE_ROWS + 100) // 3,
+        "EMAIL_ADDRESS": (2 * MIN_SLICE_ROWS + 100 + 2) // 3,
+    }
+    console = "".join(capfd.readouterr())  # the worker processes write to these too
+    logs = [p.read_text("utf-8", "replace") for p in airflow_home.rglob("*.log")]
+    for planted in PLANTED:
+        assert planted not in console and planted not in repr(result.xcom)
+        assert not [text for text in logs if planted in text]
+
+
 def test_unknown_on_found_is_refused_when_the_dag_is_parsed() -> None:
     from guardflow_airflow.operators.pii import PIIScanOperator
 

@@ -277,3 +277,41 @@ def test_an_unknown_on_found_is_refused(source: str) -> None:
 
     with pytest.raises(ConfigurationError, match="on_found must be"):
         check()
+
+
+# -- workers -------------------------------------------------------------------------------------
+
+
+def test_workers_mask_and_scan_as_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guardflow.pii import mask_file
+    from guardflow.pii._parallel import MIN_SLICE_ROWS, _Worker
+
+    rows = 2 * MIN_SLICE_ROWS + 100  # one batch, two slices
+    notes = [
+        f"login from {IP}" if i % 3 else f"reply to {OTHER_EMAIL} re #{i}" for i in range(rows)
+    ]
+    big = tmp_path / "big.parquet"
+    pd.DataFrame({"row_id": range(rows), "email": [EMAIL] * rows, "notes": notes}).to_parquet(big)
+    sent: list[str] = []
+    real_send = _Worker.send
+    monkeypatch.setattr(_Worker, "send", lambda w, r: (sent.append(r[0]), real_send(w, r))[1])
+
+    @flow(persist_result=False)
+    async def ingest() -> tuple[PIIReport, PIIReport]:
+        masked = mask_pii(str(big), str(tmp_path / "clean.parquet"), MASK_POLICY, workers=2)
+        scanned = await ascan_pii(str(tmp_path / "clean.parquet"), SCAN_POLICY, workers=2)
+        return masked, scanned
+
+    state = asyncio.run(ingest(return_state=True))
+
+    masked, scanned = state.result()
+    assert sent == ["arrow"] * 3  # mask: notes; scan: email, then notes
+    assert masked.counts["notes"] == {"IP_ADDRESS": 2 * rows // 3, "EMAIL_ADDRESS": (rows + 2) // 3}
+    assert scanned.total == 0
+    mask_file(big, tmp_path / "serial.parquet", MASK_POLICY)
+    assert pd.read_parquet(tmp_path / "clean.parquet").equals(
+        pd.read_parquet(tmp_path / "serial.parquet")
+    )
+    _no_pii(_logs(_flow_run_id(state)), pd.read_parquet(tmp_path / "clean.parquet").to_csv())

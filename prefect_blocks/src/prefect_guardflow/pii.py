@@ -41,6 +41,7 @@ def mask_pii(
     *,
     vault_credentials: VaultCredentials | None = None,
     artifact_key: str | None = "guardflow-pii",
+    workers: int = 1,
 ) -> PIIReport:
     """Mask PII in a Parquet, CSV or JSONL file into another, as ``policy`` says.
 
@@ -56,6 +57,8 @@ def mask_pii(
         vault_credentials: How to reach Vault when the policy tokenizes or reads its hash key
             from Vault; ``None`` reads the ``VAULT_*`` variables then.
         artifact_key: Key prefix of the table artifact; ``None`` creates an unkeyed one.
+        workers: Processes that detect in free-text columns, the task's own included
+            (default 1). Results are the same for any number.
 
     Returns:
         The report: counts per column and type, rows scanned and touched; never a value.
@@ -77,7 +80,7 @@ def mask_pii(
     """
     from prefect.artifacts import create_table_artifact
 
-    report = _mask(input_uri, output_uri, _prepare(policy), vault_credentials)
+    report = _mask(input_uri, output_uri, _prepare(policy), vault_credentials, workers=workers)
     create_table_artifact(**_artifact(report, artifact_key, "masked"))
     return report
 
@@ -90,6 +93,7 @@ async def amask_pii(
     *,
     vault_credentials: VaultCredentials | None = None,
     artifact_key: str | None = "guardflow-pii",
+    workers: int = 1,
 ) -> PIIReport:
     """Async twin of :func:`mask_pii`: the masking runs in a worker thread.
 
@@ -99,6 +103,8 @@ async def amask_pii(
         policy: A PIIPolicy, its fields as a dict, or a YAML path.
         vault_credentials: How to reach Vault when the policy needs it.
         artifact_key: Key prefix of the table artifact.
+        workers: Processes that detect in free-text columns, the task's own included
+            (default 1). Results are the same for any number.
 
     Returns:
         The report.
@@ -118,7 +124,7 @@ async def amask_pii(
     loaded = _prepare(policy)
     identity = run_identity()
     report = await asyncio.to_thread(
-        _mask, input_uri, output_uri, loaded, vault_credentials, identity
+        _mask, input_uri, output_uri, loaded, vault_credentials, identity, workers
     )
     await acreate_table_artifact(**_artifact(report, artifact_key, "masked"))
     return report
@@ -131,6 +137,7 @@ def scan_pii(
     *,
     on_found: OnFound = "fail",
     artifact_key: str | None = "guardflow-pii-scan",
+    workers: int = 1,
 ) -> PIIReport:
     """Count PII in data; fail or warn when a column holds PII the policy does not allow.
 
@@ -144,6 +151,8 @@ def scan_pii(
         policy: A :class:`~guardflow.pii.PIIPolicy`, its fields as a dict, or a YAML path.
         on_found: ``"fail"`` or ``"warn"``.
         artifact_key: Key prefix of the table artifact; ``None`` creates an unkeyed one.
+        workers: Processes that detect in free-text columns, the task's own included
+            (default 1). Results are the same for any number.
 
     Returns:
         The report (counts only).
@@ -161,7 +170,7 @@ def scan_pii(
 
     found = _check_on_found(on_found)
     loaded = _prepare(policy)
-    report = _scan(data, loaded)
+    report = _scan(data, loaded, workers=workers)
     create_table_artifact(**_artifact(report, artifact_key, "scanned"))
     return _finish(report, found)
 
@@ -173,6 +182,7 @@ async def ascan_pii(
     *,
     on_found: OnFound = "fail",
     artifact_key: str | None = "guardflow-pii-scan",
+    workers: int = 1,
 ) -> PIIReport:
     """Async twin of :func:`scan_pii`: the scan runs in a worker thread.
 
@@ -181,6 +191,8 @@ async def ascan_pii(
         policy: A PIIPolicy, its fields as a dict, or a YAML path.
         on_found: ``"fail"`` or ``"warn"``.
         artifact_key: Key prefix of the table artifact.
+        workers: Processes that detect in free-text columns, the task's own included
+            (default 1). Results are the same for any number.
 
     Returns:
         The report.
@@ -199,7 +211,7 @@ async def ascan_pii(
     found = _check_on_found(on_found)
     loaded = _prepare(policy)
     identity = run_identity()
-    report = await asyncio.to_thread(_scan, data, loaded, identity)
+    report = await asyncio.to_thread(_scan, data, loaded, identity, workers)
     await acreate_table_artifact(**_artifact(report, artifact_key, "scanned"))
     return _finish(report, found)
 
@@ -253,6 +265,7 @@ def _mask(
     policy: PIIPolicy,
     credentials: VaultCredentials | None,
     identity: Any = None,
+    workers: int = 1,
 ) -> PIIReport:
     from guardflow.pii import mask_file
     from guardflow.tables import safe_uri
@@ -261,7 +274,9 @@ def _mask(
     get_run_logger().info("Masking PII in %s into %s", safe_uri(input_uri), safe_uri(output_uri))
     vault = _vault(policy, credentials)
     try:
-        report: PIIReport = mask_file(input_uri, output_uri, policy, vault=vault, identity=identity)
+        report: PIIReport = mask_file(
+            input_uri, output_uri, policy, vault=vault, identity=identity, workers=workers
+        )
     finally:
         if vault is not None:
             vault.close()
@@ -269,14 +284,14 @@ def _mask(
     return report
 
 
-def _scan(data: Any, policy: PIIPolicy, identity: Any = None) -> PIIReport:
+def _scan(data: Any, policy: PIIPolicy, identity: Any = None, workers: int = 1) -> PIIReport:
     from guardflow.pii import scan_file, scan_table
 
     identity = identity if identity is not None else run_identity()
     if isinstance(data, str):
-        report: PIIReport = scan_file(data, policy, identity=identity)
+        report: PIIReport = scan_file(data, policy, identity=identity, workers=workers)
     else:
-        report = scan_table(data, policy, identity=identity)
+        report = scan_table(data, policy, identity=identity, workers=workers)
     get_run_logger().info("%s", report.headline())
     return report
 

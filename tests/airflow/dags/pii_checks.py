@@ -7,7 +7,9 @@ serves every dataset:
 - ``guardflow_test_pii_mask_tokenize``: PIIMaskOperator tokenizing e-mail addresses through the
   Vault connection ``guardflow_test_pii_vault``;
 - ``guardflow_test_pii_scan_fail`` / ``_warn``: PIIScanOperator with that ``on_found``, then
-  ``after``.
+  ``after``;
+- ``guardflow_test_pii_workers``: PIIMaskOperator then PIIScanOperator, each with two
+  detection processes (``workers=2``).
 """
 
 from __future__ import annotations
@@ -91,5 +93,19 @@ def _scan_dag(on_found: Any) -> Any:
     return scan_dag()
 
 
+@dag(dag_id="guardflow_test_pii_workers", **_DAG_ARGS)
+def pii_workers_dag() -> None:
+    """Mask, then scan the output, with detection on two processes."""
+    (
+        PIIMaskOperator(
+            task_id="mask_pii", input_uri=INPUT, output_uri=OUTPUT, policy=MASK_POLICY, workers=2
+        )
+        >> PIIScanOperator(
+            task_id="scan_pii", input_uri=OUTPUT, policy=SCAN_POLICY, on_found="fail", workers=2
+        )
+    )
+
+
+pii_workers = pii_workers_dag()
 pii_scan_fail = _scan_dag("fail")
 pii_scan_warn = _scan_dag("warn")

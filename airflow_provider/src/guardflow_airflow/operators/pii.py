@@ -77,6 +77,9 @@ class PIIMaskOperator(BaseOperator):
             key from Vault (``hash_key_ref``).
         audit_path: JSON Lines file for the audit event; default ``$GUARDFLOW_AUDIT_PATH``.
             Templated.
+        workers: Processes that detect in free-text columns, the task's own included
+            (default 1). Results are the same for any number; give a large file as many as
+            the worker slot has cores.
         **kwargs: Passed to :class:`airflow.sdk.BaseOperator`.
 
     Examples:
@@ -99,9 +102,13 @@ class PIIMaskOperator(BaseOperator):
         policy: PIIPolicy | Mapping[str, Any] | str,
         vault_conn_id: str = "vault_default",
         audit_path: str | None = None,
+        workers: int = 1,
         **kwargs: Any,
     ) -> None:
+        from guardflow.pii._parallel import check_workers
+
         super().__init__(**kwargs)
+        self.workers = check_workers(workers)
         self.input_uri = input_uri
         self.output_uri = output_uri
         self.policy = policy
@@ -141,6 +148,7 @@ class PIIMaskOperator(BaseOperator):
                     vault=hook.get_client() if hook is not None else None,
                     identity=run_identity(context),
                     audit_sink=_audit_sink(self.audit_path),
+                    workers=self.workers,
                 )
             finally:
                 if hook is not None:
@@ -166,6 +174,9 @@ class PIIScanOperator(BaseOperator):
         on_found: ``"fail"`` or ``"warn"``.
         audit_path: JSON Lines file for the audit event; default ``$GUARDFLOW_AUDIT_PATH``.
             Templated.
+        workers: Processes that detect in free-text columns, the task's own included
+            (default 1). Results are the same for any number; give a large file as many as
+            the worker slot has cores.
         **kwargs: Passed to :class:`airflow.sdk.BaseOperator`.
 
     Examples:
@@ -186,9 +197,13 @@ class PIIScanOperator(BaseOperator):
         policy: PIIPolicy | Mapping[str, Any] | str,
         on_found: OnFound = "fail",
         audit_path: str | None = None,
+        workers: int = 1,
         **kwargs: Any,
     ) -> None:
+        from guardflow.pii._parallel import check_workers
+
         super().__init__(**kwargs)
+        self.workers = check_workers(workers)
         if on_found not in ("fail", "warn"):
             raise ValueError(f"on_found must be 'fail' or 'warn', not {on_found!r}")
         self.input_uri = input_uri
@@ -218,6 +233,7 @@ class PIIScanOperator(BaseOperator):
                 policy,
                 identity=run_identity(context),
                 audit_sink=_audit_sink(self.audit_path),
+                workers=self.workers,
             )
             summary = report.to_dict()
             self.log.info("%s", report.headline())

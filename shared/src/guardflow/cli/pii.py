@@ -53,6 +53,20 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _BOM = b"\xef\xbb\xbf"
 
 
+_WORKERS_HELP = "processes that detect in free text, this one included (default 1)"
+
+
+def _workers(value: str) -> int:
+    """``--workers``: a whole number of processes, at least 1."""
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value!r}")
+    return workers
+
+
 def _score(value: str) -> float:
     """``--min-score``: a number from 0 to 1, the bounds of the policy's ``min_score``."""
     try:
@@ -114,6 +128,7 @@ def register(sub: Any) -> None:
     m.add_argument("output", metavar="OUTPUT", help="output file or URI (written atomically)")
     m.add_argument("--policy", required=True, help="PII policy YAML")
     m.add_argument("--format", choices=["text", "json"], default="text", help="report format")
+    m.add_argument("--workers", type=_workers, default=1, help=_WORKERS_HELP)
     m.set_defaults(handler=run_mask)
 
     s = actions.add_parser(
@@ -128,6 +143,7 @@ def register(sub: Any) -> None:
     s.add_argument("input", metavar="INPUT", help="input file or URI")
     s.add_argument("--policy", required=True, help="PII policy YAML")
     s.add_argument("--format", choices=["text", "json"], default="text", help="report format")
+    s.add_argument("--workers", type=_workers, default=1, help=_WORKERS_HELP)
     s.set_defaults(handler=run_scan)
 
 
@@ -378,6 +394,7 @@ def _mask(args: argparse.Namespace) -> int:
             policy,
             vault=vault,
             identity=RunIdentity(orchestrator="cli", pipeline="guardflow-cli", task_id="pii-mask"),
+            workers=args.workers,
         )
     finally:
         if vault is not None:
@@ -407,6 +424,7 @@ def _scan(args: argparse.Namespace) -> int:
         args.input,
         policy,
         identity=RunIdentity(orchestrator="cli", pipeline="guardflow-cli", task_id="pii-scan"),
+        workers=args.workers,
     )
     bad = violations(report)
     _print(report, args.format)

@@ -23,6 +23,7 @@ from guardflow.pii.policy import Action, ColumnRule, PIIPolicy
 from guardflow.pii.report import PIIReport
 
 if TYPE_CHECKING:
+    from guardflow.pii._parallel import ParallelDetector
     from guardflow.pii.detector import Detector
     from guardflow.secrets.client import VaultClient
 
@@ -39,15 +40,26 @@ class Engine:
         policy: The policy.
         vault: Needed by ``tokenize`` and ``hash_key_ref``.
         mode: ``"mask"`` transforms values; ``"scan"`` only counts.
+        workers: Processes that detect in free text (1: this one); see
+            :class:`~guardflow.pii._parallel.ParallelDetector`. Call :meth:`close` when done.
     """
 
     def __init__(
-        self, policy: PIIPolicy, vault: VaultClient | None = None, *, mode: Mode = "mask"
+        self,
+        policy: PIIPolicy,
+        vault: VaultClient | None = None,
+        *,
+        mode: Mode = "mask",
+        workers: int = 1,
     ) -> None:
+        from guardflow.pii._parallel import check_workers
+
         self.policy = policy
         self.mode = mode
+        self.workers = check_workers(workers)
         self.masker = Masker(policy, vault)
         self._detector: Detector | None = None
+        self._finder: ParallelDetector | None = None
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
         self.rows_scanned = 0
         self.rows_touched = 0
@@ -70,6 +82,22 @@ class Engine:
                 min_score=self.policy.min_score,
             )
         return self._detector
+
+    def finder(self) -> Detector | ParallelDetector:
+        """What detects in free text: the detector, or its parallel form when ``workers > 1``."""
+        if self.workers == 1:
+            return self.detector()
+        if self._finder is None:
+            from guardflow.pii._parallel import ParallelDetector
+
+            self._finder = ParallelDetector(self.detector(), self.workers)
+        return self._finder
+
+    def close(self) -> None:
+        """Stop the detection workers, if any were started."""
+        if self._finder is not None:
+            self._finder.close()
+            self._finder = None
 
     def plan(self, names: Sequence[str], text_names: Sequence[str]) -> dict[str, ColumnRule]:
         """The rule of each present column to process (every text column when none is named)."""
@@ -109,7 +137,7 @@ class Engine:
         self.bytes_scanned += nbytes
         if rule.whole:
             return self._whole(column, rule, values, rows, touched)
-        found = self.detector().detect_many(values)
+        found = self.finder().detect_many(values)
         return self._apply(column, values, found, rows, touched)
 
     def _apply(
@@ -153,7 +181,7 @@ class Engine:
         import pyarrow.compute as pc
 
         self.bytes_scanned += pc.sum(pc.binary_length(col)).as_py() or 0
-        rows, texts, found = self.detector().detect_column(col)
+        rows, texts, found = self.finder().detect_column(col)
         values: list[str | None] = list(texts)
         new = self._apply(column, values, found, rows, touched)
         if new is values:
