@@ -28,7 +28,10 @@ def main() -> int:
             reply = ("ok", serve(request))
         except Exception as exc:  # reported to the parent, which raises
             reply = ("error", type(exc).__name__)
-        write_frame(replies, reply)
+        try:
+            write_frame(replies, reply)
+        except BrokenPipeError:  # the parent stopped listening (it is closing): leave quietly
+            return 0
 
 
 if __name__ == "__main__":
