@@ -80,9 +80,10 @@ bench-drift: uv ## native drift engine vs Evidently's DataDriftPreset at 10k, 10
 bench-gates: uv ## 200 waiting gate tasks on a real Airflow (scheduler, triggerer): slots held, decision-to-resume vs native
 	$(AIRFLOW) python benchmarks/gates.py --record
 
-bench-pii: uv ## PII accuracy and speed vs Presidio on the same data, then a generated 1 GB Parquet file masked with peak RSS
+bench-pii: uv ## PII accuracy and speed vs Presidio on the same data, a generated 1 GB Parquet file masked with peak RSS, then masking with 1..N worker processes
 	$(CORE) python benchmarks/pii_accuracy.py --record
 	$(CORE) python benchmarks/pii_speed.py --record
+	$(CORE) python benchmarks/pii_workers.py --record
 
 docs: uv ## build the documentation site into site/
 	$(DOCS) mkdocs build --strict
