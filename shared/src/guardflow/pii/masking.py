@@ -120,6 +120,8 @@ def mask_table(
     Raises:
         PIIPolicyError: The policy is invalid or needs a Vault client that was not given.
         InputDataError: The input cannot be read or has no rows.
+        ConfigurationError: ``workers`` is not a whole number of at least 1.
+        GuardflowError: A detection worker process died (retryable).
     """
     return _table(source, PIIPolicy.load(policy), vault, "mask", identity, audit_sink, workers)
 
@@ -207,6 +209,8 @@ def mask_file(
         PIIPolicyError: The policy is invalid or needs a Vault client that was not given.
         InputDataError: The input is missing or unreadable.
         OutputWriteError: The output could not be written.
+        ConfigurationError: ``workers`` is not a whole number of at least 1.
+        GuardflowError: A detection worker process died (retryable); nothing was written.
     """
     from guardflow.fingerprint import fingerprint_uri
     from guardflow.tables import safe_uri
