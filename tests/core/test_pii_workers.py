@@ -197,6 +197,22 @@ def test_a_killed_worker_fails_the_run_clearly_and_writes_nothing(
     assert all(w.proc.poll() is not None for w in started)  # no worker left running
 
 
+def test_an_error_here_stops_the_busy_workers_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    parallel = ParallelDetector(Detector(), workers=2)
+    texts = [_notes(i) for i in range(2 * MIN_SLICE_ROWS)]
+    parallel.detect_many(texts)  # starts the worker
+    (worker,) = parallel._procs
+
+    def fail(*args: Any) -> Any:
+        raise RuntimeError("this process's slice failed")
+
+    monkeypatch.setattr("guardflow.pii._parallel.serve", fail)
+    with pytest.raises(RuntimeError, match="slice failed"):
+        parallel.detect_many(texts)  # the worker is mid-request when this process fails
+    assert worker.proc.returncode == -9  # killed, not waited for
+    assert parallel._procs == []
+
+
 def test_an_error_in_a_worker_names_its_type_only_and_the_worker_goes_on() -> None:
     worker = _Worker()
     settings = (("US_SSN",), True, False, 0.5)

@@ -106,7 +106,7 @@ class ParallelDetector:
             mine = serve((kind, self._settings, payloads[-1]), self.detector)
             return [proc.receive() for proc in self._procs[: len(ahead)]] + [mine]
         except BaseException:
-            self.close()  # a worker mid-request cannot be reused
+            self.close(kill=True)  # a worker mid-request cannot be reused
             raise
 
     def detect_many(self, texts: Sequence[str | None]) -> list[list[Entity]]:
@@ -153,11 +153,11 @@ class ParallelDetector:
         texts = combined.take(pa.array(rows, pa.int64())).to_pylist() if rows else []
         return rows, texts, found
 
-    def close(self) -> None:
-        """Stop the workers (the next pass starts new ones)."""
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the workers (the next pass starts new ones); ``kill``: at once, mid-request."""
         procs, self._procs = self._procs, []
         for proc in procs:
-            proc.stop()
+            proc.stop(kill=kill)
 
 
 class _Worker:
@@ -193,9 +193,11 @@ class _Worker:
             raise GuardflowError(f"a PII detection worker failed: {value}")
         return value
 
-    def stop(self) -> None:
-        """Close its input (it exits) and wait; kill it if it does not."""
+    def stop(self, *, kill: bool = False) -> None:
+        """Close its input (it exits) and wait; kill it if it does not, or at once (``kill``)."""
         proc = self.proc
+        if kill:
+            proc.kill()
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):
