@@ -141,9 +141,10 @@ class ParallelDetector:
         if not slices or not isinstance(column, (pa.Array, pa.ChunkedArray)):
             return self.detector.detect_column(column)
         combined = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        # Each worker gets its rows only: a slice pickles with its parent's whole buffers,
-        # a concatenated copy with its own.
-        parts = [pa.concat_arrays([combined.slice(lo, hi - lo)]) for lo, hi in slices]
+        # Each worker gets its rows only: a slice pickles with its parent's whole buffers, a
+        # concatenated copy with its own. The last slice stays here and needs no copy.
+        parts = [combined.slice(lo, hi - lo) for lo, hi in slices]
+        parts[:-1] = [pa.concat_arrays([part]) for part in parts[:-1]]
         rows: list[int] = []
         found: list[list[Entity]] = []
         for (lo, _), result in zip(slices, self._run("arrow", parts), strict=True):
